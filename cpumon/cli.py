@@ -1,0 +1,216 @@
+"""The `cpumon` command line.
+
+Plain `cpumon` monitors. Other commands (the review commands `runs`, `show`, `export`)
+plug in as subcommands: each is a `Subcommand` listed by `subcommands()`, gets the same
+settings flags, and runs with the same validated settings. Every expected failure ends
+in one line on stderr and a distinct exit code (see `cpumon.errors.ExitCode`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+from rich.console import Console
+
+from cpumon import __version__
+from cpumon.display import Display
+from cpumon.errors import CpumonError, ExitCode, SettingsError
+from cpumon.monitor import Monitor
+from cpumon.settings import (
+    CONFIG_ENV_VAR,
+    AgentSettings,
+    default_config_file,
+    env_var,
+    flag,
+    load_settings,
+    resolve_config_file,
+    setting_fields,
+)
+
+PROG = "cpumon"
+# Never a flag: a password on the command line is visible to every user in `ps`.
+NOT_FLAGS = frozenset({"password"})
+
+
+class Subcommand(Protocol):
+    """A command beside the monitor, e.g. `cpumon runs`."""
+
+    name: str
+    help: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        """Add the command's own arguments."""
+
+    def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
+        """Do the work; return the exit code. Raise CpumonError for expected failures."""
+
+
+def subcommands() -> list[Subcommand]:
+    """The commands beside the monitor; the review commands register here."""
+    return []
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other cpumon error, instead of argparse's usage dump.
+        self.exit(ExitCode.BAD_SETTINGS, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _settings_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "settings",
+        "Each can also be set by the environment variable shown, or in the TOML config file by its "
+        "name in lower case (e.g. interval = 0.5). Precedence: flag > environment > config file > default.",
+    )
+    for name, info in setting_fields().items():
+        env = env_var(name)
+        if name in NOT_FLAGS:
+            continue
+        default = info.get_default(call_default_factory=True)
+        shown_default = "" if default is None else f", default {default}"
+        group.add_argument(
+            flag(name),
+            dest=name,
+            metavar=_metavar(name, info),
+            default=argparse.SUPPRESS,  # only flags actually given override the other sources
+            help=f"{info.description} [{env}{shown_default}]",
+        )
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"TOML config file [{CONFIG_ENV_VAR}, default {default_config_file()}]",
+    )
+
+
+def _metavar(name: str, info: FieldInfo) -> str:
+    if name == "api_url":
+        return "URL"
+    if name == "threshold":
+        return "PERCENT"
+    if info.annotation is float:
+        return "SECONDS"
+    if info.annotation is int:
+        return "N"
+    if info.annotation is Path:
+        return "DIR"
+    return name.rsplit("_", maxsplit=1)[-1].upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Record this machine's CPU usage as a test run in the cpumon API. "
+        "Ctrl-C stops, uploads what is left and prints a report.",
+        epilog=f"The password comes from {env_var('password')}, the config file's `password`, "
+        "or a prompt on a terminal; it is never a flag. "
+        "Exit codes: 0 done, 1 unexpected error, 2 bad settings, 3 login refused, "
+        "4 API not reachable at start, 130 stopped before the run started.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log upload details on stderr"
+    )
+    _settings_arguments(parser)
+    commands = subcommands()
+    if commands:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+        for command in commands:
+            command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+            _settings_arguments(command_parser)
+            command.configure(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    _configure_logging(verbose)
+    try:
+        settings = _settings_from(args)
+        command = _find_command(getattr(args, "command", None))
+        console = Console(highlight=False)
+        if command is not None:
+            return command.run(args, settings, console)
+        return monitor(settings, console)
+    except CpumonError as exc:
+        _fail(exc.message)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        # Only reachable outside the monitor's own signal handling: at the password prompt.
+        print(file=sys.stderr)
+        _fail("stopped")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+        return ExitCode.UNEXPECTED
+
+
+def monitor(settings: AgentSettings, console: Console) -> int:
+    password = password_for(settings)
+    display = Display(console, threshold=settings.threshold, print_interval=settings.print_interval)
+    try:
+        figures = asyncio.run(Monitor(settings, password, display).run())
+    finally:
+        display.close()
+    display.report(figures)
+    return ExitCode.OK
+
+
+def password_for(settings: AgentSettings) -> SecretStr:
+    """The password from the settings, else asked for on the terminal; SettingsError if neither."""
+    if settings.username is None:
+        raise SettingsError(f"no username: set {env_var('username')}, --username or `username` in the config file")
+    if settings.password is not None:
+        return settings.password
+    if not sys.stdin.isatty():
+        raise SettingsError(
+            f"no password: set {env_var('password')} or `password` in the config file "
+            "(on a terminal cpumon asks for it)"
+        )
+    typed = getpass.getpass(f"password for {settings.username} at {settings.api_url}: ")
+    if not typed:
+        raise SettingsError("no password given")
+    return SecretStr(typed)
+
+
+def _settings_from(args: argparse.Namespace) -> AgentSettings:
+    fields = setting_fields()
+    flags: dict[str, Any] = {name: value for name, value in vars(args).items() if name in fields}
+    config_file = resolve_config_file(getattr(args, "config", None), os.environ)
+    return load_settings(flags, config_file=config_file)
+
+
+def _find_command(name: str | None) -> Subcommand | None:
+    if name is None:
+        return None
+    return next(command for command in subcommands() if command.name == name)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx/httpcore debug logs show headers, cookies included: never useful enough to leak a session.
+    for noisy in ("httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)

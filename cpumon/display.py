@@ -1,0 +1,186 @@
+"""What the user sees while cpumon records: usage lines, threshold alerts, a status bar.
+
+On a terminal: local clock times, colour where it carries meaning (red above the
+threshold, yellow for warnings), and a one-line status bar that updates with every
+sample. When stdout is a pipe or a file: the same lines with ISO-8601 UTC times, no
+colour codes and no live widgets, so logs stay greppable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from cpumon.report import ReportFigures, format_duration, format_percent, report_table
+from cpumon.sample import Sample
+from cpumon.schedule import TickSchedule
+from cpumon.threshold import Crossing, Direction
+
+BAR_WIDTH = 20
+
+
+def usage_bar(percent: float, width: int = BAR_WIDTH) -> str:
+    """A text gauge: '█████░░░░░' for 50 % at width 10."""
+    filled = round(max(0.0, min(100.0, percent)) / 100 * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+@dataclass
+class Progress:
+    """Upload progress figures shown beside the usage."""
+
+    taken: int = 0
+    stored: int = 0
+    waiting: int = 0
+    on_disk: int = 0
+    failing: bool = False
+
+
+class Display:
+    def __init__(self, console: Console, *, threshold: float, print_interval: float) -> None:
+        self.console = console
+        self.threshold = threshold
+        self.print_interval = print_interval
+        self.interactive = console.is_terminal
+        self._print_schedule: TickSchedule | None = None
+        self._live: Live | None = None
+        self._last_percent: float | None = None
+        self._progress = Progress()
+        self._state = "recording"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, *, run_id: str, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
+        self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
+        self.line(
+            Text.assemble(
+                ("recording run ", ""),
+                (run_name, "bold"),
+                (f" ({run_id}) to {api_url}: a sample every {_seconds(interval)}, ", ""),
+                (f"alert above {format_percent(self.threshold)}. ", ""),
+                ("Ctrl-C to stop.", "dim"),
+            )
+        )
+        if self.interactive:
+            self._live = Live(self._status(), console=self.console, auto_refresh=False, transient=True)
+            self._live.start()
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    # -- events ---------------------------------------------------------------------------
+    def sample(self, sample: Sample, mono: float, crossing: Crossing | None, progress: Progress) -> None:
+        self._last_percent = sample.cpu_percent
+        self._progress = progress
+        if crossing is not None:
+            self._crossing(crossing)
+        schedule = self._print_schedule
+        if schedule is not None and mono >= schedule.next_due:
+            schedule.taken(mono)
+            self._usage_line(sample, progress)
+        self._refresh()
+
+    def progress(self, progress: Progress) -> None:
+        self._progress = progress
+        self._refresh()
+
+    def stopping(self, waiting: int, flush_timeout: float) -> None:
+        self._state = "stopping"
+        if waiting:
+            self.line(
+                Text.assemble(
+                    f"stopping: uploading the last {waiting} samples (up to {_seconds(flush_timeout)}; ",
+                    ("Ctrl-C again to skip", "bold"),
+                    ")",
+                )
+            )
+        self._refresh()
+
+    def info(self, text: str) -> None:
+        self.line(Text(text))
+
+    def warn(self, text: str) -> None:
+        self.line(Text(text, style="yellow"), label="WARNING")
+
+    def report(self, figures: ReportFigures) -> None:
+        self.close()
+        self.console.print()
+        self.console.print(report_table(figures))
+
+    # -- output ---------------------------------------------------------------------------
+    def line(self, text: Text, *, label: str | None = None, at: dt.datetime | None = None) -> None:
+        """One line with a time stamp; the status bar (if any) stays below it."""
+        when = at or dt.datetime.now(dt.UTC)
+        stamp = when.astimezone().strftime("%H:%M:%S") if self.interactive else _iso(when)
+        out = Text(stamp + "  ", style="dim")
+        if label:
+            out.append(f"{label}  ", style=text.style or "")
+        out.append_text(text)
+        self.console.print(out, highlight=False, soft_wrap=not self.interactive)
+
+    def _usage_line(self, sample: Sample, progress: Progress) -> None:
+        above = sample.cpu_percent > self.threshold
+        text = Text("cpu ")
+        text.append(f"{sample.cpu_percent:5.1f} %", style="bold red" if above else "bold")
+        if self.interactive:
+            text.append("  ")
+            text.append(usage_bar(sample.cpu_percent), style="red" if above else "cyan")
+        text.append(f"  samples {progress.taken}, stored {progress.stored}")
+        if progress.waiting:
+            text.append(f", waiting {progress.waiting}", style="yellow" if progress.failing else "")
+        if progress.on_disk:
+            text.append(f" ({progress.on_disk} on disk)", style="yellow")
+        self.line(text, at=sample.recorded_at)
+
+    def _crossing(self, crossing: Crossing) -> None:
+        threshold = format_percent(self.threshold)
+        if crossing.direction is Direction.ABOVE:
+            text = Text(
+                f"cpu {format_percent(crossing.cpu_percent)} is above the {threshold} threshold "
+                f"(alert {crossing.alert_number})",
+                style="bold red",
+            )
+            self.line(text, label="ALERT", at=crossing.at)
+        else:
+            lasted = f" after {format_duration(crossing.above_for.total_seconds())}" if crossing.above_for else ""
+            text = Text(f"cpu {format_percent(crossing.cpu_percent)} is back below {threshold}{lasted}", style="green")
+            self.line(text, label="OK", at=crossing.at)
+
+    def _status(self) -> Text:
+        progress = self._progress
+        text = Text()
+        if self._state == "recording":
+            text.append("● recording", style="bold red" if progress.failing else "bold green")
+        else:
+            text.append("◌ stopping", style="bold yellow")
+        if self._last_percent is not None:
+            above = self._last_percent > self.threshold
+            text.append("   cpu ")
+            text.append(f"{self._last_percent:5.1f} %", style="bold red" if above else "bold")
+            text.append(" ")
+            text.append(usage_bar(self._last_percent, 10), style="red" if above else "cyan")
+        text.append(f"   samples {progress.taken}   stored {progress.stored}")
+        if progress.waiting:
+            text.append(f"   waiting {progress.waiting}", style="yellow" if progress.failing else "")
+        if progress.failing:
+            text.append("   API unreachable, retrying", style="yellow")
+        hint = "Ctrl-C to stop" if self._state == "recording" else "Ctrl-C again to skip"
+        text.append(f"   {hint}", style="dim")
+        return text
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._status(), refresh=True)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"

@@ -1,0 +1,380 @@
+"""One monitoring session: log in, start a run, sample until stopped, flush, report.
+
+The flow, and why it is in this order:
+
+1. Log in with the connect timeout as the whole budget, so a wrong URL fails fast (exit 4)
+   and wrong credentials fail before anything is recorded (exit 3).
+2. Pick up runs an earlier start left in the spool; the uploader delivers them first.
+3. Prime psutil, create the run, then sample on the monotonic schedule while the
+   uploader works in the background.
+4. On Ctrl-C or SIGTERM: stop sampling, give the uploader `flush_timeout` seconds (a
+   second Ctrl-C cuts that short), then finish the run if all its samples are stored,
+   else keep the rest and the end time in the spool for the next start.
+5. Report from local figures, so the report shows even when the API has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import signal
+import socket
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from cpumon.api import (
+    ApiClient,
+    ApiError,
+    ApiRejectedError,
+    ApiTransientError,
+    ApiUnauthorizedError,
+    RunCreated,
+)
+from cpumon.clock import RunClock
+from cpumon.display import Display, Progress
+from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, ExitCode
+from cpumon.outbox import Outbox
+from cpumon.recovery import recoverable_runs
+from cpumon.report import ReportFigures, build_report
+from cpumon.sample import Sample
+from cpumon.sampler import CpuSampler
+from cpumon.schedule import TickSchedule
+from cpumon.settings import AgentSettings
+from cpumon.spool import RunMeta, Spool
+from cpumon.stats import RunStats
+from cpumon.threshold import ThresholdTracker
+from cpumon.uploader import Uploader
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class StoppedBeforeStartError(CpumonError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class StopSignals:
+    """First SIGINT/SIGTERM: stop. Second: also skip the wait for the last uploads."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.skip_wait = asyncio.Event()
+        self._installed: list[signal.Signals] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.trigger)
+            self._installed.append(sig)
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    def trigger(self) -> None:
+        if self.stop.is_set():
+            self.skip_wait.set()
+        self.stop.set()
+
+
+def default_run_name(hostname: str, started_at: dt.datetime) -> str:
+    return f"{hostname} {started_at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        password: SecretStr,
+        display: Display,
+        *,
+        sampler: CpuSampler | None = None,
+        hostname: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if settings.username is None:
+            raise ValueError("a username is required")
+        self.settings = settings
+        self.username = settings.username
+        self.display = display
+        self.sampler = sampler or CpuSampler()
+        self.hostname = hostname or socket.gethostname()
+        self.api = ApiClient(
+            settings.api_url,
+            settings.username,
+            password,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+            transport=transport,
+        )
+        self.signals = StopSignals()
+
+    async def run(self) -> ReportFigures:
+        self.signals.install()
+        try:
+            return await self._run()
+        finally:
+            self.signals.uninstall()
+            await self.api.aclose()
+
+    async def _run(self) -> ReportFigures:
+        settings = self.settings
+        await self._unless_stopped(self._login())
+        spool = Spool(settings.spool_dir)
+        recovered = recoverable_runs(
+            spool,
+            api_url=settings.api_url,
+            username=self.username,
+            batch_size=settings.batch_size,
+            notices=self.display,
+        )
+
+        clock = RunClock()
+        self.sampler.prime()
+        start_mono = clock.now()
+        started_at = clock.utc_at(start_mono)
+        name = settings.run_name or default_run_name(self.hostname, started_at)
+        run = await self._unless_stopped(self._create_run(name, started_at))
+
+        meta = RunMeta(
+            run_id=run.id,
+            api_url=settings.api_url,
+            username=self.username,
+            name=run.name,
+            started_at=started_at,
+            ended_at=None,
+        )
+        outbox = Outbox(
+            meta=meta,
+            spool=spool.run(run.id),
+            batch_size=settings.batch_size,
+            queue_size=settings.queue_size,
+            notices=self.display,
+        )
+        uploader = Uploader(
+            self.api,
+            outbox,
+            notices=self.display,
+            recovered=recovered,
+            flush_interval=settings.flush_interval,
+            retry_max_delay=settings.retry_max_delay,
+        )
+        stats = RunStats(threshold=settings.threshold)
+        tracker = ThresholdTracker(settings.threshold)
+
+        self.display.start(
+            run_id=run.id,
+            run_name=run.name,
+            api_url=settings.api_url,
+            interval=settings.interval,
+            started_mono=start_mono,
+        )
+        upload_task = asyncio.create_task(uploader.run(), name="cpumon-uploader")
+        try:
+            await self._sample_until_stopped(clock, start_mono, outbox, uploader, stats, tracker)
+            ended_at = clock.utc_now()
+            self.display.stopping(outbox.pending, settings.flush_timeout)
+            await self._flush(uploader, upload_task)
+        finally:
+            upload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upload_task
+
+        finished = False
+        kept = 0
+        ended_meta = dataclasses.replace(meta, ended_at=ended_at)
+        if outbox.is_empty() and uploader.rejected is None:
+            finished = await self._finish(run.id, ended_at)
+        if not finished:
+            kept = self._keep_for_later(outbox, ended_meta, rejected=uploader.rejected is not None)
+        elif outbox.spool.exists():
+            outbox.spool.unlock()
+            outbox.spool.remove()  # segments spilled during an outage, all delivered since
+
+        return build_report(
+            run_id=run.id,
+            run_name=run.name,
+            started_at=started_at,
+            ended_at=ended_at,
+            stats=stats,
+            alerts=tracker.alerts,
+            stored=outbox.stored,
+            kept=kept,
+            finished=finished,
+            spool_path=outbox.spool.path if not finished else None,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+    async def _login(self) -> None:
+        url = self.settings.api_url
+        timeout = self.settings.connect_timeout
+        try:
+            await self.api.login(time_limit=timeout)
+        except ApiUnauthorizedError:
+            raise AuthenticationError(
+                f"{url} refused the username and password of {self.username!r}: "
+                "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
+            ) from None
+        except ApiTransientError as exc:
+            if exc.status_code == 429:
+                wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
+                raise AuthenticationError(
+                    f"{url} refuses logins for now after failed attempts: try again{wait}"
+                ) from None
+            if exc.no_connection:
+                raise ApiUnavailableError(
+                    f"{exc.message}: check CPUMON_API_URL and that cpumon-server is running"
+                ) from None
+            raise ApiUnavailableError(f"the API at {url} is not available ({exc.message}): try again later") from None
+        except ApiRejectedError as exc:
+            raise ApiUnavailableError(
+                f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL"
+            ) from None
+
+    async def _create_run(self, name: str, started_at: dt.datetime) -> RunCreated:
+        settings = self.settings
+        try:
+            return await self.api.create_run(
+                name=name,
+                hostname=self.hostname,
+                interval_s=settings.interval,
+                threshold_percent=settings.threshold,
+                started_at=started_at,
+            )
+        except ApiError as exc:
+            raise ApiUnavailableError(
+                f"the API at {settings.api_url} could not start a run ({exc.message}): try again later"
+            ) from None
+
+    async def _sample_until_stopped(
+        self,
+        clock: RunClock,
+        start_mono: float,
+        outbox: Outbox,
+        uploader: Uploader,
+        stats: RunStats,
+        tracker: ThresholdTracker,
+    ) -> None:
+        schedule = TickSchedule(start=start_mono, interval=self.settings.interval)
+        stop = self.signals.stop
+        seq = 0
+        while not stop.is_set():
+            delay = schedule.next_due - clock.now()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    break
+            now = clock.now()
+            percent = self.sampler.read()
+            schedule.taken(now)
+            sample = Sample(seq=seq, recorded_at=clock.utc_at(now), cpu_percent=percent)
+            seq += 1
+            stats.add(sample)
+            crossing = tracker.observe(percent, sample.recorded_at)
+            outbox.add(sample)
+            if len(outbox.memory) >= outbox.batch_size:
+                uploader.wake()
+            self.display.sample(sample, now, crossing, _progress(stats, outbox, uploader))
+
+    async def _flush(self, uploader: Uploader, upload_task: asyncio.Task[None]) -> None:
+        uploader.start_draining()
+        waiters = {
+            asyncio.create_task(uploader.drained.wait()),
+            asyncio.create_task(self.signals.skip_wait.wait()),
+        }
+        try:
+            await asyncio.wait(
+                [*waiters, upload_task], timeout=self.settings.flush_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if upload_task.done() and not upload_task.cancelled() and upload_task.exception() is not None:
+            log.error("uploader failed", exc_info=upload_task.exception())
+
+    async def _finish(self, run_id: str, ended_at: dt.datetime) -> bool:
+        # One attempt, bounded: at exit we do not retry; the spool covers a failure.
+        timeout = self.settings.connect_timeout if self.signals.skip_wait.is_set() else self.settings.request_timeout
+        try:
+            await self._unless_skipped(self.api.finish_run(run_id, ended_at, time_limit=timeout))
+        except ApiUnauthorizedError:
+            try:
+                await self._unless_skipped(self.api.login(time_limit=timeout))
+                await self._unless_skipped(self.api.finish_run(run_id, ended_at, time_limit=timeout))
+            except (ApiError, TimeoutError) as exc:
+                self.display.warn(f"could not finish the run ({_reason(exc)}); the next start will")
+                return False
+        except (ApiError, TimeoutError) as exc:
+            self.display.warn(f"could not finish the run ({_reason(exc)}); the next start will")
+            return False
+        return True
+
+    def _keep_for_later(self, outbox: Outbox, meta: RunMeta, *, rejected: bool) -> int:
+        try:
+            kept = outbox.keep_for_later(meta)
+        except OSError as exc:
+            self.display.warn(
+                f"could not write the spool {outbox.spool.path} ({exc.strerror or exc}): "
+                f"{outbox.pending} unsent samples are lost"
+            )
+            return outbox.on_disk
+        finally:
+            outbox.spool.unlock()
+        if rejected:
+            where = outbox.spool.move_to_rejected()
+            self.display.warn(f"{kept} samples the API refused are kept in {where}")
+        return kept
+
+    # -- helpers --------------------------------------------------------------------------
+    async def _unless_stopped(self, step: Awaitable[T]) -> T:
+        """Run a start-up step; Ctrl-C during it ends cpumon at once (nothing is recorded yet)."""
+        task = asyncio.ensure_future(step)
+        stopper = asyncio.create_task(self.signals.stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise StoppedBeforeStartError("stopped before the run started; nothing was recorded")
+        return task.result()
+
+    async def _unless_skipped(self, step: Awaitable[T]) -> T:
+        """Run an exit step; a second Ctrl-C abandons it (TimeoutError)."""
+        task = asyncio.ensure_future(step)
+        skipper = asyncio.create_task(self.signals.skip_wait.wait())
+        try:
+            await asyncio.wait({task, skipper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            skipper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise TimeoutError("skipped by a second Ctrl-C")
+        return task.result()
+
+
+def _progress(stats: RunStats, outbox: Outbox, uploader: Uploader) -> Progress:
+    return Progress(
+        taken=stats.count,
+        stored=outbox.stored,
+        waiting=outbox.pending,
+        on_disk=outbox.on_disk,
+        failing=uploader.failing,
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, ApiError) else str(exc)

@@ -1,0 +1,167 @@
+"""The samples of one run that the API has not stored yet.
+
+Newest samples wait in memory, up to `queue_size`; past that the oldest spill to the
+run's spool directory in batch-sized segment files, so an API outage of any length costs
+disk, not memory. The uploader takes one batch at a time (oldest first) and keeps it as
+"in flight" until the API confirms it: a failed batch is retried as it is, and since every
+sample keeps its seq, a retry of a batch the server had in fact stored is skipped there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpumon.batching import chunked
+from cpumon.notices import Notices
+from cpumon.sample import Sample
+from cpumon.spool import RunMeta, RunSpool, SpoolCorruptionError, segment_seqs
+
+
+@dataclass
+class Batch:
+    samples: list[Sample]
+    segment: Path | None = None  # the spool file holding these samples, removed once they are stored
+
+
+@dataclass
+class Outbox:
+    meta: RunMeta
+    spool: RunSpool
+    batch_size: int
+    queue_size: int
+    notices: Notices
+    memory: deque[Sample] = field(default_factory=deque)
+    segments: deque[Path] = field(default_factory=deque)
+    in_flight: Batch | None = None
+    stored: int = 0  # samples the API confirmed
+    last_stored_at: dt.datetime | None = None  # newest sample the API confirmed
+    _spool_ready: bool = False
+    _spill_failed: bool = False
+
+    @classmethod
+    def recovered(cls, meta: RunMeta, spool: RunSpool, *, batch_size: int, notices: Notices) -> Outbox:
+        """An outbox for a run left in the spool by an earlier start (its lock already taken)."""
+        outbox = cls(meta=meta, spool=spool, batch_size=batch_size, queue_size=batch_size, notices=notices)
+        outbox.segments.extend(spool.segments())
+        outbox._spool_ready = True
+        return outbox
+
+    # -- counts ---------------------------------------------------------------------------
+    @property
+    def on_disk(self) -> int:
+        total = 0
+        for path in self.segments:
+            seqs = segment_seqs(path)
+            if seqs:
+                total += seqs[1] - seqs[0] + 1
+        if self.in_flight is not None and self.in_flight.segment is not None:
+            total += len(self.in_flight.samples)
+        return total
+
+    @property
+    def in_memory(self) -> int:
+        in_flight = self.in_flight
+        return len(self.memory) + (len(in_flight.samples) if in_flight and in_flight.segment is None else 0)
+
+    @property
+    def pending(self) -> int:
+        return self.in_memory + self.on_disk
+
+    @property
+    def has_backlog(self) -> bool:
+        """Older samples than those in memory wait: a failed batch or spilled segments."""
+        return self.in_flight is not None or bool(self.segments)
+
+    def is_empty(self) -> bool:
+        return self.in_flight is None and not self.segments and not self.memory
+
+    # -- flow -----------------------------------------------------------------------------
+    def add(self, sample: Sample) -> None:
+        self.memory.append(sample)
+        if len(self.memory) > self.queue_size:
+            self._spill(min(self.batch_size, self.queue_size))
+
+    def next_batch(self) -> Batch | None:
+        """The batch to send now: the one that failed last, else the oldest waiting."""
+        if self.in_flight is not None:
+            return self.in_flight
+        while self.segments:
+            path = self.segments.popleft()
+            try:
+                samples = self.spool.read_segment(path)
+            except SpoolCorruptionError as exc:
+                self._quarantine(path, exc.reason)
+                continue
+            self.in_flight = Batch(samples, segment=path)
+            return self.in_flight
+        if self.memory:
+            count = min(self.batch_size, len(self.memory))
+            self.in_flight = Batch([self.memory.popleft() for _ in range(count)])
+            return self.in_flight
+        return None
+
+    def acknowledge(self, batch: Batch) -> None:
+        """The API stored `batch` (or already had it)."""
+        if batch is not self.in_flight:
+            raise ValueError("only the batch in flight can be acknowledged")
+        self.in_flight = None
+        self.stored += len(batch.samples)
+        newest = max(sample.recorded_at for sample in batch.samples)
+        if self.last_stored_at is None or newest > self.last_stored_at:
+            self.last_stored_at = newest
+        if batch.segment is not None:
+            self.spool.remove_segment(batch.segment)
+
+    def keep_for_later(self, meta: RunMeta) -> int:
+        """Write every sample not yet stored, and `meta` (with its end time), to the spool.
+
+        Returns how many samples the spool now holds for the run. Samples already in
+        segment files stay there; those in memory are written in batch-sized segments.
+        """
+        in_flight = self.in_flight
+        unsaved = list(in_flight.samples) if in_flight and in_flight.segment is None else []
+        unsaved.extend(self.memory)
+        self.spool.write_meta(meta)
+        for chunk in chunked(unsaved, self.batch_size):
+            self.segments.append(self.spool.write_segment(chunk))
+        self.memory.clear()
+        if in_flight is not None:
+            if in_flight.segment is not None:
+                self.segments.appendleft(in_flight.segment)
+            self.in_flight = None
+        self.meta = meta
+        return self.on_disk
+
+    # -- internals ------------------------------------------------------------------------
+    def _spill(self, count: int) -> None:
+        if self._spill_failed:
+            return  # already told the user; keep samples in memory rather than lose them
+        oldest = [self.memory[i] for i in range(count)]
+        try:
+            if not self._spool_ready:
+                self.spool.lock()
+                self.spool.write_meta(self.meta)
+                self._spool_ready = True
+            path = self.spool.write_segment(oldest)
+        except OSError as exc:
+            self._spill_failed = True
+            self.notices.warn(
+                f"cannot write to the spool {self.spool.path} ({exc.strerror or exc}); "
+                "keeping samples in memory past the queue size"
+            )
+            return
+        for _ in range(count):
+            self.memory.popleft()
+        self.segments.append(path)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        try:
+            where = self.spool.quarantine(path)
+        except OSError:
+            where = path
+        self.notices.warn(
+            f"skipped damaged spool file {path.name} of run {self.meta.run_id} ({reason}); kept as {where}"
+        )

@@ -1,0 +1,55 @@
+"""Finding the runs an earlier start of cpumon left in the spool."""
+
+from __future__ import annotations
+
+from cpumon.notices import Notices
+from cpumon.outbox import Outbox
+from cpumon.spool import CORRUPT_DIR, META_NAME, Spool, SpoolCorruptionError
+
+
+def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: int, notices: Notices) -> list[Outbox]:
+    """Outboxes for the spooled runs of this API and user, oldest first, each locked for us.
+
+    A run another cpumon process is recording (its lock is held) is left alone, and so is
+    a run of another API or user: it waits for a start of cpumon with those settings.
+    """
+    outboxes: list[Outbox] = []
+    for run_spool in spool.run_dirs():
+        try:
+            if not run_spool.lock():
+                continue
+        except OSError as exc:
+            notices.warn(f"cannot open spooled run {run_spool.path} ({exc.strerror or exc}); skipped")
+            continue
+        if not (run_spool.path / META_NAME).exists() and not run_spool.segments():
+            run_spool.unlock()
+            run_spool.remove()  # an empty directory from a start that never spooled anything
+            continue
+        try:
+            meta = run_spool.read_meta()
+        except SpoolCorruptionError as exc:
+            run_spool.unlock()
+            target = spool.root / CORRUPT_DIR / run_spool.run_id
+            target.parent.mkdir(parents=True, exist_ok=True)
+            run_spool.path.replace(target)
+            notices.warn(f"spooled run {run_spool.run_id} cannot be delivered ({exc.reason}); moved to {target}")
+            continue
+        if meta.api_url != api_url or meta.username != username:
+            run_spool.unlock()
+            notices.info(
+                f"the spool holds samples of run {meta.run_id} for {meta.username} at {meta.api_url}; "
+                "they will be delivered by a cpumon started with that API and user"
+            )
+            continue
+        for leftover in run_spool.leftovers():
+            where = run_spool.quarantine(leftover)
+            notices.warn(
+                f"skipped a half-written or unknown spool file {leftover.name} of run {meta.run_id}; kept as {where}"
+            )
+        if meta.ended_at is None:
+            notices.warn(
+                f"run {meta.run_id} ({meta.name}) was left open by a cpumon that did not stop cleanly; "
+                "delivering its spooled samples and finishing it at its last sample"
+            )
+        outboxes.append(Outbox.recovered(meta, run_spool, batch_size=batch_size, notices=notices))
+    return outboxes

@@ -1,0 +1,202 @@
+"""The agent's settings: one typed model, four sources.
+
+Precedence, highest first: command-line flags, `CPUMON_*` environment variables, a TOML
+file (`--config PATH`, else `config.toml` in the user's config dir), the defaults below.
+pydantic-settings does the env part and the validation; the TOML file is read here so
+that an unknown key or an unreadable file is reported in one line naming the file.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from cpumon.errors import SettingsError
+
+APP_NAME = "cpumon"
+ENV_PREFIX = "CPUMON_"
+CONFIG_ENV_VAR = "CPUMON_CONFIG"
+MAX_BATCH = 10_000  # the API accepts at most this many samples per request
+NAME_MAX = 200  # the API's limit on a run name
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def default_spool_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "spool"
+
+
+# The TOML values of the settings being loaded. A context variable rather than a class
+# attribute so that loading settings never leaves global state behind (tests load many).
+_toml_values: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar("_toml_values", default=None)
+
+
+class AgentSettings(BaseSettings):
+    """Everything `cpumon` can be told. The password is a SecretStr: it never reaches a repr or a log."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        # CPUMON_* also names the server's settings (CPUMON_DATABASE_URL ...): ignore what is not ours.
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    api_url: str = Field(default="http://127.0.0.1:8000", description="base URL of the cpumon API")
+    username: str | None = Field(default=None, description="user to log in as")
+    password: SecretStr | None = Field(
+        default=None, description="password (env or config file only; prompted for on a terminal)"
+    )
+    run_name: str | None = Field(
+        default=None, max_length=NAME_MAX, description="name of the new run (default: host and start time)"
+    )
+    interval: float = Field(default=1.0, gt=0, le=86_400, description="seconds between samples")
+    print_interval: float = Field(default=5.0, gt=0, description="seconds between usage lines")
+    threshold: float = Field(default=80.0, ge=0, le=100, description="CPU percent above which to warn")
+    batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, description="most samples per upload request")
+    flush_interval: float = Field(default=5.0, gt=0, description="seconds between uploads")
+    queue_size: int = Field(
+        default=3600, ge=1, description="samples kept in memory while the API is away; the rest spill to disk"
+    )
+    flush_timeout: float = Field(default=10.0, ge=0, description="seconds to wait at exit for the last uploads")
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds to wait for a connection to the API")
+    request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for an API answer")
+    retry_max_delay: float = Field(default=30.0, gt=0, description="longest wait between upload retries")
+    spool_dir: Path = Field(default_factory=default_spool_dir, description="where unsent samples are kept on disk")
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("username", "run_name")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @field_validator("spool_dir")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs are the command-line flags; no .env file: the agent runs from any directory.
+        toml_settings = InitSettingsSource(settings_cls, init_kwargs=dict(_toml_values.get() or {}))
+        return init_settings, env_settings, toml_settings
+
+
+def env_var(field_name: str) -> str:
+    return f"{ENV_PREFIX}{field_name.upper()}"
+
+
+def flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def setting_fields() -> dict[str, FieldInfo]:
+    return dict(AgentSettings.model_fields)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file; SettingsError for an unreadable file or an unknown key."""
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    known = setting_fields()
+    for key in values:
+        if key not in known:
+            raise SettingsError(f"unknown setting {key!r} in config file {path} (known: {', '.join(sorted(known))})")
+    return values
+
+
+def resolve_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The TOML file to read: --config, else $CPUMON_CONFIG, else the default one if it exists.
+
+    A file that was asked for must exist; the default one is optional.
+    """
+    requested = explicit or (Path(environ[CONFIG_ENV_VAR]) if environ.get(CONFIG_ENV_VAR) else None)
+    if requested is not None:
+        requested = requested.expanduser()
+        if not requested.is_file():
+            raise SettingsError(f"config file {requested} not found")
+        return requested
+    default = default_config_file()
+    return default if default.is_file() else None
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    *,
+    config_file: Path | None = None,
+    config_values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AgentSettings:
+    """Validate flags > env > TOML > defaults into AgentSettings, or raise SettingsError with one line.
+
+    `config_values` (already-read TOML) wins over `config_file`; it lets tests stay off the disk.
+    `environ` only serves to say where a bad value came from: pydantic-settings reads os.environ.
+    """
+    environ = os.environ if environ is None else environ
+    if config_values is None:
+        config_values = read_config_file(config_file) if config_file is not None else {}
+    token = _toml_values.set(config_values)
+    try:
+        return AgentSettings(**flags)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field_name = str(error["loc"][0]) if error["loc"] else "?"
+        where = _value_source(field_name, flags, environ, config_values, config_file)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid {field_name} {where}: {message}") from None
+    finally:
+        _toml_values.reset(token)
+
+
+def _value_source(
+    field_name: str,
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    config_values: Mapping[str, Any],
+    config_file: Path | None,
+) -> str:
+    if field_name in flags:
+        return f"(from {flag(field_name)})"
+    name = env_var(field_name)
+    if any(key.upper() == name for key in environ):
+        return f"(from {name})"
+    if field_name in config_values:
+        return f"(from {config_file or 'the config file'})"
+    return "(default)"

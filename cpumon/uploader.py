@@ -1,0 +1,205 @@
+"""The background task that moves samples from outboxes to the API.
+
+Runs left in the spool by an earlier start go first (their samples, then their finish),
+then the current run's samples, in batches: a full batch at once, otherwise every flush
+interval. Connection errors, timeouts, 5xx and 429 are retried with backoff, forever,
+while sampling goes on; a 401 gets one new login; any other refusal of a batch stops the
+uploads of that run, whose samples are then kept on disk. Sampling never waits for this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.backoff import retry_delay
+from cpumon.batching import next_upload_at
+from cpumon.notices import Notices
+from cpumon.outbox import Batch, Outbox
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Uploader:
+    def __init__(
+        self,
+        api: ApiClient,
+        current: Outbox,
+        *,
+        notices: Notices,
+        recovered: list[Outbox] | None = None,
+        flush_interval: float,
+        retry_max_delay: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        self.api = api
+        self.current = current
+        self.recovered: deque[Outbox] = deque(recovered or ())
+        self.notices = notices
+        self.flush_interval = flush_interval
+        self.retry_max_delay = retry_max_delay
+        self._monotonic = monotonic
+        self._random_fraction = random_fraction
+        self._wake = asyncio.Event()
+        self._retry_now = asyncio.Event()
+        self.draining = False
+        self.drained = asyncio.Event()  # set once draining and nothing of the current run is left to send
+        self.rejected: str | None = None  # why the API refused the current run's samples
+        self.failures = 0  # consecutive failed attempts (0 while the API answers)
+        self.last_error: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    def wake(self) -> None:
+        """Samples are waiting that should not wait for the flush interval."""
+        self._wake.set()
+
+    def start_draining(self) -> None:
+        """Send everything now, retry a waiting batch at once, and set `drained` when done."""
+        self.draining = True
+        self._retry_now.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        last_upload = self._monotonic()
+        while True:
+            if self.recovered:
+                await self._deliver_recovered(self.recovered[0])
+                self.recovered.popleft()
+                continue
+            outbox = self.current
+            now = self._monotonic()
+            due = None
+            if self.rejected is None:
+                due = next_upload_at(
+                    now=now,
+                    waiting=len(outbox.memory),
+                    backlog=outbox.has_backlog,
+                    batch_size=outbox.batch_size,
+                    last_upload=last_upload,
+                    flush_interval=self.flush_interval,
+                    draining=self.draining,
+                )
+            if due is None:
+                if self.draining:
+                    self.drained.set()
+                    await self._sleep(None, self._wake)
+                else:
+                    # Nothing waiting: look again after a flush interval (or when woken).
+                    await self._sleep(self.flush_interval, self._wake)
+                continue
+            if due > now:
+                await self._sleep(due - now, self._wake)
+                continue
+            batch = outbox.next_batch()
+            if batch is None:
+                continue  # only damaged spool files were left: they were set aside
+            last_upload = self._monotonic()
+            try:
+                await self._send(outbox, batch)
+            except ApiRejectedError as exc:
+                self.rejected = exc.message
+                self.notices.warn(
+                    f"the API refused the samples of this run ({exc.message}); "
+                    "no more uploads for it, its samples will be kept on disk"
+                )
+
+    async def _send(self, outbox: Outbox, batch: Batch) -> None:
+        run_id = outbox.meta.run_id
+        counts = await self._with_retries(lambda: self.api.post_samples(run_id, batch.samples))
+        outbox.acknowledge(batch)
+        log.debug("run %s: %d stored, %d already there", run_id, counts.inserted, counts.duplicates)
+
+    async def _deliver_recovered(self, outbox: Outbox) -> None:
+        meta = outbox.meta
+        waiting = outbox.pending
+        if waiting:
+            self.notices.info(f"delivering {waiting} samples kept from run {meta.run_id} ({meta.name})")
+        try:
+            while (batch := outbox.next_batch()) is not None:
+                await self._send(outbox, batch)
+            ended_at = meta.ended_at or outbox.last_stored_at or meta.started_at
+            await self._with_retries(lambda: self.api.finish_run(meta.run_id, ended_at))
+        except ApiRejectedError as exc:
+            where = outbox.spool.move_to_rejected()
+            self.notices.warn(f"the API refused run {meta.run_id} ({exc.message}); its samples are kept in {where}")
+            return
+        finally:
+            outbox.spool.unlock()
+        outbox.spool.remove()
+        self.notices.info(
+            f"run {meta.run_id} ({meta.name}) completed: {outbox.stored} kept samples delivered, "
+            f"finished at {_utc_text(ended_at)}"
+        )
+
+    async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """`operation`'s result, retrying transient failures; ApiRejectedError goes to the caller."""
+        logged_in_again = False
+        while True:
+            retry_after: float | None = None
+            try:
+                result = await operation()
+            except ApiUnauthorizedError as exc:
+                if not logged_in_again:
+                    logged_in_again = True
+                    try:
+                        await self.api.login()
+                        log.debug("session expired; logged in again")
+                        continue
+                    except ApiUnauthorizedError:
+                        self._failed("the API no longer accepts the username and password")
+                    except ApiTransientError as login_exc:
+                        retry_after = login_exc.retry_after
+                        self._failed(login_exc.message)
+                    except ApiRejectedError as login_exc:
+                        self._failed(login_exc.message)
+                else:
+                    self._failed(exc.message)
+            except ApiTransientError as exc:
+                retry_after = exc.retry_after
+                self._failed(exc.message)
+            else:
+                self._succeeded()
+                return result
+            delay = retry_delay(
+                self.failures,
+                random_fraction=self._random_fraction(),
+                cap=self.retry_max_delay,
+                retry_after=retry_after,
+            )
+            log.debug("retrying in %.2f s", delay)
+            await self._sleep(delay, self._retry_now)
+
+    def _failed(self, reason: str) -> None:
+        self.failures += 1
+        self.last_error = reason
+        if self.failures == 1:
+            self.notices.warn(f"upload failed: {reason}; retrying with backoff, sampling goes on")
+
+    def _succeeded(self) -> None:
+        if self.failures:
+            self.notices.info(f"uploads resumed after {self.failures} failed attempts")
+        self.failures = 0
+        self.last_error = None
+
+    async def _sleep(self, seconds: float | None, event: asyncio.Event) -> None:
+        """Wait `seconds` (None: no limit) or until `event` is set; then clear it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        event.clear()
+
+
+def _utc_text(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

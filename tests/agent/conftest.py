@@ -1,0 +1,36 @@
+"""Agent unit tests: no network, no real clock waits, no user config or data dirs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from cpumon.sample import Sample
+
+T0 = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No CPUMON_* variable of the caller's shell, and config/data dirs inside tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("CPUMON_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def at(seconds: float) -> dt.datetime:
+    """T0 + seconds."""
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def samples(percents: list[float], *, interval: float = 1.0, first_seq: int = 0) -> list[Sample]:
+    """Samples one interval apart starting at T0."""
+    return [
+        Sample(seq=first_seq + i, recorded_at=at((first_seq + i) * interval), cpu_percent=pct)
+        for i, pct in enumerate(percents)
+    ]

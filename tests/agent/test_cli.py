@@ -1,0 +1,70 @@
+"""The command line: help, one-line errors and exit codes (nothing here reaches a network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cpumon.cli import build_parser, main
+from cpumon.settings import env_var, flag, setting_fields
+
+
+def test_help_names_every_setting_with_its_env_var(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # undo argparse's wrapping
+    for name in setting_fields():
+        assert env_var(name) in text
+        if name != "password":
+            assert flag(name) in text
+
+
+def test_there_is_no_password_flag() -> None:
+    assert "--password" not in build_parser().format_help()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--interval", "0"], ["--threshold", "101"], ["--bogus"], ["--config", "/nonexistent/cpumon.toml"]],
+)
+def test_bad_settings_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("cpumon: ")
+
+
+def test_unknown_key_in_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("colour = 'red'\n")
+    code, _, err = run(["--config", str(config)], capsys)
+    assert code == 2
+    assert "unknown setting 'colour'" in err
+
+
+def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, _, err = run([], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "no username" in err
+    code, _, err = run(["--username", "ada"], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "no password: set CPUMON_PASSWORD" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0
+    assert out.startswith("cpumon ")

@@ -1,0 +1,109 @@
+"""What the user sees: plain lines without escape codes when piped, the report's figures."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from cpumon.display import Display, Progress, usage_bar
+from cpumon.report import build_report
+from cpumon.stats import RunStats
+from cpumon.threshold import ThresholdTracker
+
+from .conftest import at, samples
+
+ESCAPE = re.compile(r"\x1b\[")
+
+
+def piped() -> tuple[Display, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=100)
+    return Display(console, threshold=80.0, print_interval=5.0), out
+
+
+def play(display: Display, percents: list[float]) -> tuple[RunStats, ThresholdTracker]:
+    """Feed samples one second apart, as the monitor does (monotonic time = seconds since start)."""
+    stats, tracker = RunStats(threshold=80.0), ThresholdTracker(80.0)
+    display.start(run_id="r1", run_name="nightly", api_url="http://api.test", interval=1.0, started_mono=0.0)
+    for sample in samples(percents):
+        stats.add(sample)
+        crossing = tracker.observe(sample.cpu_percent, sample.recorded_at)
+        progress = Progress(taken=stats.count, stored=stats.count - 1, waiting=1)
+        display.sample(sample, float(sample.seq + 1), crossing, progress)
+    return stats, tracker
+
+
+def test_piped_output_is_plain_lines() -> None:
+    display, out = piped()
+    play(display, [10.0] * 12)
+    text = out.getvalue()
+    assert not ESCAPE.search(text)
+    usage = [line for line in text.splitlines() if " cpu " in line]
+    assert len(usage) == 2  # one line per 5 s print interval over 12 s
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  cpu  10\.0 %  samples 5, stored 4, waiting 1$", usage[0])
+
+
+def test_alert_when_going_above_and_note_when_back_below() -> None:
+    display, out = piped()
+    play(display, [10.0, 90.0, 95.0, 20.0])
+    lines = out.getvalue().splitlines()
+    alerts = [line for line in lines if "ALERT" in line]
+    notes = [line for line in lines if "  OK  " in line]
+    assert len(alerts) == 1
+    assert "cpu 90.0 % is above the 80.0 % threshold (alert 1)" in alerts[0]
+    assert len(notes) == 1
+    assert "back below 80.0 % after 2.0 s" in notes[0]
+
+
+def test_report_shows_every_figure_and_no_escape_codes_when_piped() -> None:
+    display, out = piped()
+    stats, tracker = play(display, [10.0, 90.0, 95.0, 20.0])
+    figures = build_report(
+        run_id="r1",
+        run_name="nightly",
+        started_at=at(-1),
+        ended_at=at(4),
+        stats=stats,
+        alerts=tracker.alerts,
+        stored=3,
+        kept=1,
+        finished=False,
+    )
+    display.report(figures)
+    text = out.getvalue()
+    assert not ESCAPE.search(text)
+    for label, value in [
+        ("Run", "r1"),
+        ("Name", "nightly"),
+        ("Started", "2025-01-01 11:59:59 UTC"),
+        ("Ended", "2025-01-01 12:00:04 UTC"),
+        ("Total time", "5.0 s"),
+        ("Samples taken", "4"),
+        ("Samples stored", "3"),
+        ("Kept for later", "1"),
+        ("Average CPU", "53.8 %"),
+        ("Max CPU", "95.0 %"),
+        ("Threshold", "80.0 %"),
+        ("Time above threshold", "~ 2.0 s (40% of the run)"),
+        ("Alerts", "1"),
+        ("Run state", "open"),
+    ]:
+        assert re.search(rf"│ {re.escape(label)} +│ {re.escape(value)}", text), label
+
+
+def test_a_terminal_gets_colour() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system="standard")
+    display = Display(console, threshold=80.0, print_interval=5.0)
+    play(display, [90.0])
+    display.close()
+    assert ESCAPE.search(out.getvalue())
+
+
+def test_usage_bar() -> None:
+    assert usage_bar(0.0, 10) == "░" * 10
+    assert usage_bar(50.0, 10) == "█" * 5 + "░" * 5
+    assert usage_bar(100.0, 10) == "█" * 10
+    assert usage_bar(250.0, 10) == "█" * 10

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from cpumon.report import ReportFigures, format_duration, format_percent, report_table
+from cpumon.report import ReportFigures, format_duration, format_percent, plural, report_table
 from cpumon.sample import Sample
 from cpumon.schedule import TickSchedule
 from cpumon.threshold import Crossing, Direction
@@ -94,7 +94,7 @@ class Display:
         if waiting:
             self.line(
                 Text.assemble(
-                    f"stopping: uploading the last {waiting} samples (up to {_seconds(flush_timeout)}; ",
+                    f"stopping: uploading the last {plural(waiting, 'sample')} (up to {_seconds(flush_timeout)}; ",
                     ("Ctrl-C again to skip", "bold"),
                     ")",
                 )

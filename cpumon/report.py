@@ -83,6 +83,10 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def format_percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} %"
 
@@ -100,7 +104,7 @@ def report_table(figures: ReportFigures) -> Table:
         pad_edge=True,
     )
     table.add_column("what", style="bold", no_wrap=True)
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # a long spool path folds rather than losing its end
 
     above_threshold = figures.max_percent is not None and figures.max_percent > figures.threshold
     share = figures.above_share
@@ -124,18 +128,15 @@ def report_table(figures: ReportFigures) -> Table:
         ("Alerts", Text(str(figures.alerts), style="yellow" if figures.alerts else "")),
         ("Run state", _state_text(figures)),
     ]
+    if figures.spool_path is not None:
+        rows.append(("Spool", str(figures.spool_path)))
     for label, value in rows:
         table.add_row(label, value)
     return table
 
 
 def _kept_text(figures: ReportFigures) -> Text:
-    if not figures.samples_kept:
-        return Text("0")
-    text = Text(str(figures.samples_kept), style="yellow")
-    if figures.spool_path is not None:
-        text.append(f" in {figures.spool_path}", style="")
-    return text
+    return Text(str(figures.samples_kept), style="yellow" if figures.samples_kept else "")
 
 
 def _state_text(figures: ReportFigures) -> Text:

@@ -24,6 +24,7 @@ from cpumon.backoff import retry_delay
 from cpumon.batching import next_upload_at
 from cpumon.notices import Notices
 from cpumon.outbox import Batch, Outbox
+from cpumon.report import plural
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class Uploader:
         meta = outbox.meta
         waiting = outbox.pending
         if waiting:
-            self.notices.info(f"delivering {waiting} samples kept from run {meta.run_id} ({meta.name})")
+            self.notices.info(f"delivering {plural(waiting, 'sample')} kept from run {meta.run_id} ({meta.name})")
         try:
             while (batch := outbox.next_batch()) is not None:
                 await self._send(outbox, batch)
@@ -140,7 +141,7 @@ class Uploader:
             outbox.spool.unlock()
         outbox.spool.remove()
         self.notices.info(
-            f"run {meta.run_id} ({meta.name}) completed: {outbox.stored} kept samples delivered, "
+            f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered, "
             f"finished at {_utc_text(ended_at)}"
         )
 

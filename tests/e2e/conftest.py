@@ -1,0 +1,276 @@
+"""End-to-end fixtures: the real `cpumon-server` and the real `cpumon`, each as a subprocess.
+
+The server runs on a free loopback port over an SQLite file in a temp dir; the agent is
+`python -m cpumon` with its settings in the environment and stdout in a file (so it is
+not a terminal: plain lines, which the tests read). Everything waits by polling with a
+deadline, never by sleeping a fixed time, so the suite passes on two busy cores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+USERNAME = "e2e"
+PASSWORD = "e2e-password-1"
+START_DEADLINE_S = 30.0  # generous: a cold start on a loaded CI core
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T | None], *, within: float, what: str, every: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within:g} s waiting for {what}", pytrace=False)
+        time.sleep(every)
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without any CPUMON_* variable, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CPUMON_")}
+    env.update(extra)
+    return env
+
+
+def _server_cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", *args]
+
+
+@dataclass
+class ServerProcess:
+    """One `cpumon-server` on a fixed port; it can be killed and started again on the same port."""
+
+    database: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return clean_environ(
+            CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{self.database}",
+            CPUMON_HOST="127.0.0.1",
+            CPUMON_PORT=str(self.port),
+            CPUMON_LOG_LEVEL="warning",
+        )
+
+    def start(self) -> None:
+        assert self.process is None, "already running"
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(_server_cli(), env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_for(self._healthy, within=START_DEADLINE_S, what=f"the server at {self.url} to answer /health")
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            pytest.fail(f"the server exited ({self.process.returncode}): {self.log_path.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as in a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+    def client(self, username: str = USERNAME, password: str = PASSWORD) -> ApiReader:
+        return ApiReader(self.url, username, password)
+
+
+class ApiReader:
+    """What the API has stored, read through the API itself (the contract, not the tables)."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=10.0)
+        response = self.http.post("/api/auth/login", json={"username": username, "password": password})
+        response.raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/test-runs/{run_id}")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def samples(self, run_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            response = self.http.get(f"/api/test-runs/{run_id}/cpu-usage", params=params)
+            response.raise_for_status()
+            page = response.json()
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+    def stored_count(self, run_id: str) -> int:
+        return int(self.run(run_id)["summary"]["sample_count"])
+
+
+@pytest.fixture(scope="session")
+def server_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with the test user, made once and copied for each server."""
+    path = tmp_path_factory.mktemp("server-template") / "cpumon.db"
+    env = clean_environ(CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{path}", CPUMON_BCRYPT_ROUNDS="4")
+    subprocess.run(_server_cli("migrate"), env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        _server_cli("create-user", USERNAME),
+        env=env,
+        input=f"{PASSWORD}\n".encode(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return path
+
+
+@pytest.fixture
+def cpumon_server(tmp_path: Path, server_database: Path) -> Iterator[ServerProcess]:
+    """A running server of this test's own, over a copy of the template database."""
+    database = tmp_path / "server" / "cpumon.db"
+    database.parent.mkdir()
+    shutil.copyfile(server_database, database)
+    server = ServerProcess(database=database, log_path=tmp_path / "server" / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- the agent --------------------------------------------------------------------------
+
+
+@dataclass
+class AgentProcess:
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_output(self, pattern: str, *, within: float = START_DEADLINE_S) -> re.Match[str]:
+        """Wait until stdout matches `pattern`; fail early if the agent exits first."""
+
+        def seen() -> re.Match[str] | None:
+            match = re.search(pattern, self.stdout, re.MULTILINE)
+            if match is None and self.process.poll() is not None:
+                code = self.process.returncode
+                pytest.fail(f"cpumon exited ({code}) before {pattern!r}:\n{self.stdout}{self.stderr}")
+            return match
+
+        return wait_for(seen, within=within, what=f"{pattern!r} in cpumon's output")
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+    def wait_exit(self, *, within: float = START_DEADLINE_S) -> int:
+        try:
+            return self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"cpumon did not exit within {within:g} s:\n{self.stdout}{self.stderr}", pytrace=False)
+
+    def report(self) -> dict[str, str]:
+        """The report table's rows, label -> value (the table is plain text: stdout is a file)."""
+        return {
+            match.group(1).strip(): match.group(2).strip()
+            for match in re.finditer(r"^│ ([A-Z][A-Za-z ]+?) +│ (.*?) *│$", self.stdout, re.MULTILINE)
+        }
+
+
+def agent_env(url: str, spool_dir: Path, **overrides: str) -> dict[str, str]:
+    settings = {
+        "CPUMON_API_URL": url,
+        "CPUMON_USERNAME": USERNAME,
+        "CPUMON_PASSWORD": PASSWORD,
+        "CPUMON_INTERVAL": "0.05",
+        "CPUMON_PRINT_INTERVAL": "1",
+        "CPUMON_FLUSH_INTERVAL": "0.2",
+        "CPUMON_BATCH_SIZE": "50",
+        "CPUMON_SPOOL_DIR": str(spool_dir),
+        "CPUMON_CONNECT_TIMEOUT": "3",
+        "CPUMON_REQUEST_TIMEOUT": "3",
+        "CPUMON_RETRY_MAX_DELAY": "0.5",
+        "CPUMON_FLUSH_TIMEOUT": "15",
+        # Keep the user's own config file out of the test.
+        "XDG_CONFIG_HOME": str(spool_dir.parent / "xdg-config"),
+    }
+    settings.update(overrides)
+    return clean_environ(**settings)
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    """Start `python -m cpumon` with the given environment; each start gets its own output files."""
+    started: list[AgentProcess] = []
+
+    def start(env: dict[str, str]) -> AgentProcess:
+        n = len(started)
+        out, err = tmp_path / f"agent-{n}.out", tmp_path / f"agent-{n}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cpumon"], env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+            )
+        agent = AgentProcess(process, out, err)
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        if agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait(timeout=10)

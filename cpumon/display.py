@@ -55,13 +55,12 @@ class Display:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, *, run_id: str, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
         self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
+        self.line(Text.assemble("recording run ", (run_name, "bold"), f" ({run_id})"))
         self.line(
             Text.assemble(
-                ("recording run ", ""),
-                (run_name, "bold"),
-                (f" ({run_id}) to {api_url}: a sample every {_seconds(interval)}, ", ""),
-                (f"alert above {format_percent(self.threshold)}. ", ""),
-                ("Ctrl-C to stop.", "dim"),
+                f"to {api_url}, a sample every {_seconds(interval)}, ",
+                f"alert above {format_percent(self.threshold)}; ",
+                ("Ctrl-C to stop", "dim"),
             )
         )
         if self.interactive:

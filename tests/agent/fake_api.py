@@ -30,14 +30,18 @@ class FakeApi:
     logins: int = 0
     requests: list[str] = field(default_factory=list)
     closed_runs: set[str] = field(default_factory=set)  # runs that answer 409
+    failing_suffixes: set[str] = field(default_factory=set)  # paths ending so answer 503
+    runs_created: list[dict[str, Any]] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:  # noqa: PLR0911 - one branch per route
+    def handle(self, request: httpx.Request) -> httpx.Response:  # noqa: PLR0911, PLR0912 - one branch per route
         path = request.url.path
         self.requests.append(f"{request.method} {path}")
         fault = self.faults.popleft() if self.faults else "ok"
+        if any(path.endswith(suffix) for suffix in self.failing_suffixes):
+            fault = "503"
         if fault == "down":
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if fault == "503":
@@ -50,6 +54,10 @@ class FakeApi:
             if body["password"] != self.password:
                 return httpx.Response(401, json={"status_code": 401, "detail": "invalid username or password"})
             return httpx.Response(200, json={"id": 1, "username": body["username"]})
+        if path == "/api/test-runs":
+            run = {**body, "id": f"01a30000-0000-7000-8000-{len(self.runs_created):012d}", "ended_at": None}
+            self.runs_created.append(run)
+            return httpx.Response(201, json=run)
         if path.endswith("/cpu-usage"):
             run_id = path.split("/")[3]
             if run_id in self.closed_runs:

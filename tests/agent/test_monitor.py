@@ -1,0 +1,165 @@
+"""A whole monitoring session in-process: scripted API, scripted CPU readings, stop by signal.
+
+These cover the exit rules of the design (finish only a complete run; otherwise keep the
+samples and the end time for the next start) without subprocesses; tests/e2e does the
+same against the real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from rich.console import Console
+
+from cpumon.display import Display
+from cpumon.errors import ApiUnavailableError, AuthenticationError
+from cpumon.monitor import Monitor
+from cpumon.report import ReportFigures
+from cpumon.settings import load_settings
+from cpumon.spool import RunSpool, Spool
+
+from .fake_api import FakeApi
+
+
+class ScriptedSampler:
+    def __init__(self, readings: list[float]) -> None:
+        self.readings = readings
+        self.primed = False
+        self.taken = 0
+
+    def prime(self) -> None:
+        self.primed = True
+
+    def read(self) -> float:
+        assert self.primed, "the first psutil reading must be a priming one"
+        value = self.readings[self.taken % len(self.readings)]
+        self.taken += 1
+        return value
+
+
+def make_monitor(
+    api: FakeApi, spool_dir: Path, sampler: ScriptedSampler, *, password: str | None = None, **settings: str
+) -> tuple[Monitor, io.StringIO]:
+    values = {
+        "api_url": "http://api.test",
+        "username": "ada",
+        "interval": "0.01",
+        "flush_interval": "0.02",
+        "flush_timeout": "0.5",
+        "retry_max_delay": "0.05",
+        "threshold": "50",
+        "spool_dir": str(spool_dir),
+        **settings,
+    }
+    out = io.StringIO()
+    display = Display(Console(file=out, force_terminal=False, width=120), threshold=50.0, print_interval=1.0)
+    monitor = Monitor(
+        load_settings(values),
+        SecretStr(api.password if password is None else password),
+        display,
+        sampler=sampler,  # type: ignore[arg-type]
+        hostname="testhost",
+        transport=api.transport(),
+    )
+    return monitor, out
+
+
+async def run_until(monitor: Monitor, sampler: ScriptedSampler, samples: int) -> ReportFigures:
+    task = asyncio.create_task(monitor.run())
+    for _ in range(2000):
+        if sampler.taken >= samples or task.done():
+            break
+        await asyncio.sleep(0.005)
+    monitor.signals.trigger()
+    return await asyncio.wait_for(task, 10)
+
+
+async def test_a_complete_run_is_finished(tmp_path: Path) -> None:
+    api = FakeApi()
+    sampler = ScriptedSampler([10.0, 90.0, 95.0, 20.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler)
+    figures = await run_until(monitor, sampler, 12)
+    run_id = api.runs_created[0]["id"]
+    assert figures.run_id == run_id
+    assert figures.finished
+    assert figures.samples_taken == figures.samples_stored == len(api.seqs(run_id))
+    assert api.seqs(run_id) == list(range(figures.samples_taken))
+    assert figures.samples_kept == 0
+    assert figures.alerts == (figures.samples_taken + 2) // 4  # one per pass over 90, 95
+    assert run_id in api.finished
+    assert api.runs_created[0]["name"].startswith("testhost ")
+    assert api.runs_created[0]["threshold_percent"] == 50.0
+    assert list(Spool(tmp_path).run_dirs()) == []
+
+
+async def test_samples_the_api_did_not_take_are_kept_with_the_end_time(tmp_path: Path) -> None:
+    api = FakeApi(failing_suffixes={"/cpu-usage"})
+    sampler = ScriptedSampler([10.0])
+    monitor, out = make_monitor(api, tmp_path, sampler)
+    figures = await run_until(monitor, sampler, 5)
+    assert not figures.finished
+    assert figures.samples_stored == 0
+    assert figures.samples_kept == figures.samples_taken
+    spool = RunSpool(tmp_path, figures.run_id)
+    assert spool.read_meta().ended_at == figures.ended_at
+    kept = sorted(s.seq for path in spool.segments() for s in spool.read_segment(path))
+    assert kept == list(range(figures.samples_taken))
+    assert api.finished == {}
+    assert "upload failed" in out.getvalue()
+
+    # The next start delivers them to the old run, then finishes it with the saved end time.
+    api.failing_suffixes.clear()
+    sampler = ScriptedSampler([10.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler)
+    second = await run_until(monitor, sampler, 3)
+    assert api.seqs(figures.run_id) == kept
+    assert api.finished[figures.run_id] == figures.ended_at.isoformat()
+    assert second.finished
+    assert list(Spool(tmp_path).run_dirs()) == []
+
+
+async def test_when_only_the_finish_fails_the_next_start_finishes_the_run(tmp_path: Path) -> None:
+    api = FakeApi(failing_suffixes={"/finish"})
+    sampler = ScriptedSampler([10.0])
+    monitor, out = make_monitor(api, tmp_path, sampler)
+    figures = await run_until(monitor, sampler, 5)
+    assert not figures.finished
+    assert figures.samples_kept == 0
+    assert figures.samples_stored == figures.samples_taken
+    assert "could not finish the run" in out.getvalue()
+    assert RunSpool(tmp_path, figures.run_id).read_meta().ended_at == figures.ended_at
+
+    api.failing_suffixes.clear()
+    sampler = ScriptedSampler([10.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler)
+    await run_until(monitor, sampler, 3)
+    assert api.finished[figures.run_id] == figures.ended_at.isoformat()
+
+
+async def test_spilled_samples_are_all_delivered_when_the_api_comes_back(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.faults.extend(["ok", "ok"] + ["down"] * 6)  # login and create, then an outage
+    sampler = ScriptedSampler([30.0, 70.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, queue_size="4", batch_size="3", flush_timeout="5")
+    figures = await run_until(monitor, sampler, 40)
+    assert figures.finished
+    assert api.seqs(figures.run_id) == list(range(figures.samples_taken))
+
+
+async def test_wrong_password_is_an_authentication_error(tmp_path: Path) -> None:
+    api = FakeApi()
+    monitor, _ = make_monitor(api, tmp_path, ScriptedSampler([1.0]), password="wrong")
+    with pytest.raises(AuthenticationError, match="refused the username and password"):
+        await monitor.run()
+
+
+async def test_no_api_is_unavailable(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.faults.extend(["down"])
+    monitor, _ = make_monitor(api, tmp_path, ScriptedSampler([1.0]))
+    with pytest.raises(ApiUnavailableError, match=r"cannot connect to http://api\.test"):
+        await monitor.run()

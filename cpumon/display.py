@@ -45,7 +45,7 @@ class Display:
         self.console = console
         self.threshold = threshold
         self.print_interval = print_interval
-        self.interactive = console.is_terminal
+        self.interactive = console.is_terminal and not console.is_dumb_terminal
         self._print_schedule: TickSchedule | None = None
         self._live: Live | None = None
         self._last_percent: float | None = None

@@ -185,8 +185,11 @@ class Monitor:
             await self._flush(uploader, upload_task)
         finally:
             upload_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upload_task
+            (outcome,) = await asyncio.gather(upload_task, return_exceptions=True)
+        if isinstance(outcome, Exception):
+            # A bug, not an API failure (those are retried): keep the samples rather than lose them.
+            log.error("uploader failed", exc_info=outcome)
+            self.display.warn(f"uploads stopped by an internal error ({type(outcome).__name__}: {outcome})")
 
         finished = False
         kept = 0
@@ -298,21 +301,21 @@ class Monitor:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        if upload_task.done() and not upload_task.cancelled() and upload_task.exception() is not None:
-            log.error("uploader failed", exc_info=upload_task.exception())
 
     async def _finish(self, run_id: str, ended_at: dt.datetime) -> bool:
-        # One attempt, bounded: at exit we do not retry; the spool covers a failure.
-        timeout = self.settings.connect_timeout if self.signals.skip_wait.is_set() else self.settings.request_timeout
+        """One bounded attempt (a new login if the session expired); the spool covers a failure."""
+        if self.signals.skip_wait.is_set():
+            # The user cut the wait short, but a run whose samples are all stored deserves one
+            # quick try: finishing it now saves the next start a request.
+            time_limit, guard = self.settings.connect_timeout, _as_is
+        else:
+            time_limit, guard = self.settings.request_timeout, self._unless_skipped
         try:
-            await self._unless_skipped(self.api.finish_run(run_id, ended_at, time_limit=timeout))
-        except ApiUnauthorizedError:
             try:
-                await self._unless_skipped(self.api.login(time_limit=timeout))
-                await self._unless_skipped(self.api.finish_run(run_id, ended_at, time_limit=timeout))
-            except (ApiError, TimeoutError) as exc:
-                self.display.warn(f"could not finish the run ({_reason(exc)}); the next start will")
-                return False
+                await guard(self.api.finish_run(run_id, ended_at, time_limit=time_limit))
+            except ApiUnauthorizedError:
+                await guard(self.api.login(time_limit=time_limit))
+                await guard(self.api.finish_run(run_id, ended_at, time_limit=time_limit))
         except (ApiError, TimeoutError) as exc:
             self.display.warn(f"could not finish the run ({_reason(exc)}); the next start will")
             return False
@@ -364,6 +367,10 @@ class Monitor:
                 await task
             raise TimeoutError("skipped by a second Ctrl-C")
         return task.result()
+
+
+async def _as_is(step: Awaitable[T]) -> T:
+    return await step
 
 
 def _progress(stats: RunStats, outbox: Outbox, uploader: Uploader) -> Progress:

@@ -77,8 +77,12 @@ class Uploader:
         last_upload = self._monotonic()
         while True:
             if self.recovered:
-                await self._deliver_recovered(self.recovered[0])
-                self.recovered.popleft()
+                old = self.recovered.popleft()
+                try:
+                    await self._deliver_recovered(old)
+                except OSError as exc:
+                    # The spool dir turned unwritable: leave that run where it is for a later start.
+                    self.notices.warn(f"could not update the spool for run {old.meta.run_id}: {exc}")
                 continue
             outbox = self.current
             now = self._monotonic()

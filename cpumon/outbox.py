@@ -38,6 +38,7 @@ class Outbox:
     in_flight: Batch | None = None
     stored: int = 0  # samples the API confirmed
     last_stored_at: dt.datetime | None = None  # newest sample the API confirmed
+    meta_lost: bool = False  # recovered from a damaged run.json: only the run id is known
     _spool_ready: bool = False
     _spill_failed: bool = False
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from cpumon.notices import Notices
 from cpumon.outbox import Outbox
-from cpumon.spool import CORRUPT_DIR, META_NAME, Spool, SpoolCorruptionError
+from cpumon.spool import CORRUPT_DIR, META_NAME, RunMeta, Spool, SpoolCorruptionError, free_name
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: int, notices: Notices) -> list[Outbox]:
@@ -25,15 +29,27 @@ def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: i
             run_spool.unlock()
             run_spool.remove()  # an empty directory from a start that never spooled anything
             continue
+        meta_lost = False
         try:
             meta = run_spool.read_meta()
         except SpoolCorruptionError as exc:
-            run_spool.unlock()
-            target = spool.root / CORRUPT_DIR / run_spool.run_id
-            target.parent.mkdir(parents=True, exist_ok=True)
-            run_spool.path.replace(target)
-            notices.warn(f"spooled run {run_spool.run_id} cannot be delivered ({exc.reason}); moved to {target}")
-            continue
+            if not run_spool.segments():
+                run_spool.unlock()
+                target = free_name(spool.root / CORRUPT_DIR / run_spool.run_id)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                run_spool.path.replace(target)
+                notices.warn(f"spooled run {run_spool.run_id} is damaged ({exc.reason}); moved to {target}")
+                continue
+            # The samples are intact and name their run: deliver them to that run here. If it is
+            # not this API's or this user's, the API answers 404 and they are set aside, not lost.
+            if exc.path.exists():
+                run_spool.quarantine(exc.path)
+            meta = RunMeta(run_spool.run_id, api_url, username, "(details lost)", _EPOCH, None)
+            meta_lost = True
+            notices.warn(
+                f"the details of spooled run {run_spool.run_id} are damaged ({exc.reason}); "
+                "delivering its samples to that run and finishing it at its last sample"
+            )
         if meta.api_url != api_url or meta.username != username:
             run_spool.unlock()
             notices.info(
@@ -46,10 +62,12 @@ def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: i
             notices.warn(
                 f"skipped a half-written or unknown spool file {leftover.name} of run {meta.run_id}; kept as {where}"
             )
-        if meta.ended_at is None:
+        if meta.ended_at is None and not meta_lost:
             notices.warn(
                 f"run {meta.run_id} ({meta.name}) was left open by a cpumon that did not stop cleanly; "
                 "delivering its spooled samples and finishing it at its last sample"
             )
-        outboxes.append(Outbox.recovered(meta, run_spool, batch_size=batch_size, notices=notices))
+        outbox = Outbox.recovered(meta, run_spool, batch_size=batch_size, notices=notices)
+        outbox.meta_lost = meta_lost
+        outboxes.append(outbox)
     return outboxes

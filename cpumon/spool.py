@@ -272,14 +272,14 @@ class RunSpool:
         """Move a bad file to corrupt/ (kept for inspection, never read again); returns where."""
         target_dir = self.root / CORRUPT_DIR
         target_dir.mkdir(parents=True, exist_ok=True)
-        target = _free_name(target_dir / f"{self.run_id}-{path.name.lstrip('.')}")
+        target = free_name(target_dir / f"{self.run_id}-{path.name.lstrip('.')}")
         path.replace(target)
         return target
 
     def move_to_rejected(self) -> Path:
         target_dir = self.root / REJECTED_DIR
         target_dir.mkdir(parents=True, exist_ok=True)
-        target = _free_name(target_dir / self.run_id)
+        target = free_name(target_dir / self.run_id)
         self.path.replace(target)
         return target
 
@@ -288,7 +288,7 @@ class RunSpool:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _free_name(path: Path) -> Path:
+def free_name(path: Path) -> Path:
     candidate, n = path, 1
     while candidate.exists():
         candidate = path.with_name(f"{path.name}.{n}")

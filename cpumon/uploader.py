@@ -132,11 +132,14 @@ class Uploader:
         waiting = outbox.pending
         if waiting:
             self.notices.info(f"delivering {plural(waiting, 'sample')} kept from run {meta.run_id} ({meta.name})")
+        # Finish at the saved end time; a run whose agent died unspooled finishes at its last sample.
+        ended_at: dt.datetime | None = meta.ended_at
         try:
             while (batch := outbox.next_batch()) is not None:
                 await self._send(outbox, batch)
-            ended_at = meta.ended_at or outbox.last_stored_at or meta.started_at
-            await self._with_retries(lambda: self.api.finish_run(meta.run_id, ended_at))
+            ended_at = ended_at or outbox.last_stored_at or (None if outbox.meta_lost else meta.started_at)
+            if ended_at is not None:
+                await self._with_retries(lambda: self.api.finish_run(meta.run_id, ended_at))
         except ApiRejectedError as exc:
             where = outbox.spool.move_to_rejected()
             self.notices.warn(f"the API refused run {meta.run_id} ({exc.message}); its samples are kept in {where}")
@@ -144,9 +147,9 @@ class Uploader:
         finally:
             outbox.spool.unlock()
         outbox.spool.remove()
+        finished = f", finished at {_utc_text(ended_at)}" if ended_at else ", left open (its end time was lost)"
         self.notices.info(
-            f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered, "
-            f"finished at {_utc_text(ended_at)}"
+            f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered{finished}"
         )
 
     async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:

@@ -57,14 +57,15 @@ def test_a_run_being_recorded_by_another_process_is_skipped(tmp_path: Path) -> N
     assert notices.warnings == notices.infos == []
 
 
-def test_a_run_with_damaged_metadata_is_moved_aside_in_one_line(tmp_path: Path) -> None:
-    spool = spool_run(tmp_path)
+def test_a_run_with_damaged_metadata_and_no_samples_is_moved_aside_in_one_line(tmp_path: Path) -> None:
+    spool = RunSpool(tmp_path, META.run_id)
+    spool.write_meta(META)
     (spool.path / "run.json").write_bytes(b'{"format": 1, "kind": "run", "sha')
     ids, notices = find(tmp_path)
     assert ids == []
     assert len(notices.warnings) == 1
-    assert "cannot be delivered" in notices.warnings[0]
-    assert (tmp_path / CORRUPT_DIR / META.run_id / "seg-000000000000-000000000001.json").exists()
+    assert "is damaged" in notices.warnings[0]
+    assert (tmp_path / CORRUPT_DIR / META.run_id / "run.json").exists()
 
 
 def test_half_written_files_are_set_aside_and_the_rest_recovered(tmp_path: Path) -> None:
@@ -90,3 +91,16 @@ def test_a_run_left_open_by_a_crash_is_recovered_with_a_warning(tmp_path: Path) 
     ids, notices = find(tmp_path)
     assert ids == [META.run_id]
     assert "did not stop cleanly" in notices.warnings[0]
+
+
+def test_damaged_details_with_intact_samples_still_deliver_them(tmp_path: Path) -> None:
+    spool = spool_run(tmp_path)
+    (spool.path / "run.json").write_bytes(b"\x00\x00\x00")
+    notices = CollectedNotices()
+    outboxes = recoverable_runs(Spool(tmp_path), api_url=API, username="ada", batch_size=10, notices=notices)
+    assert [o.meta.run_id for o in outboxes] == [META.run_id]
+    assert outboxes[0].meta_lost
+    assert outboxes[0].pending == 2
+    assert "details of spooled run" in notices.warnings[0]
+    assert len(list((tmp_path / CORRUPT_DIR).iterdir())) == 1  # the damaged run.json, kept aside
+    outboxes[0].spool.unlock()

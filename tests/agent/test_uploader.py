@@ -205,3 +205,17 @@ async def test_a_spilled_backlog_is_delivered_in_order(tmp_path: Path, batch_siz
     await drain(uploader)
     assert api.seqs(RUN) == list(range(50))
     assert outbox.spool.segments() == []
+
+
+async def test_a_run_whose_details_were_lost_is_finished_at_its_last_delivered_sample(tmp_path: Path) -> None:
+    spool = RunSpool(tmp_path, OLD_RUN)
+    spool.write_segment(samples([1.0, 2.0, 3.0, 4.0]))
+    spool.lock()
+    meta = RunMeta(OLD_RUN, "http://api.test", "ada", "(details lost)", at(-1000), None)
+    old = Outbox.recovered(meta, spool, batch_size=10, notices=CollectedNotices())
+    old.meta_lost = True
+    api = FakeApi()
+    uploader, _ = uploader_for(api, outbox_for(tmp_path), recovered=[old])
+    await drain(uploader)
+    assert api.seqs(OLD_RUN) == [0, 1, 2, 3]
+    assert api.finished[OLD_RUN] == at(3).isoformat()

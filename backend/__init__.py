@@ -1,0 +1,1 @@
+"""The cpumon API server (Litestar + advanced-alchemy)."""

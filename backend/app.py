@@ -1,0 +1,90 @@
+"""The application factory: one place where settings, database, sessions and routes meet."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.base import SessionMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from backend.auth.controllers import AuthController
+from backend.auth.models import SessionRecord
+from backend.auth.passwords import hash_password
+from backend.auth.schemas import LoginRequest
+from backend.auth.sessions import DatabaseSessionBackend, StoreSessionBackend, _FixedLifetimeSessions
+from backend.auth.throttle import DatabaseFailureCounter, FailureCounter, LoginThrottle, RedisFailureCounter
+from backend.body import body_components
+from backend.db import create_alchemy_config, create_engine
+from backend.errors import EXCEPTION_HANDLERS
+from backend.health import health, ready
+from backend.runs.controllers import TestRunController
+from backend.runs.schemas import RunCreate, RunFinish, SampleIn
+from backend.settings import ServerSettings
+from cpumon import __version__
+
+SESSION_STORE = "sessions"
+
+
+def create_app(settings: ServerSettings | None = None) -> Litestar:
+    """Build the API. With no argument, settings come from the environment (uvicorn's factory mode)."""
+    settings = settings or ServerSettings()
+    engine = create_engine(settings)
+    alchemy = create_alchemy_config(engine)
+    session_config = ServerSideSessionConfig(
+        key=settings.session_cookie_name,
+        max_age=settings.session_lifetime,
+        secure=settings.session_cookie_secure,
+        httponly=True,
+        samesite="lax",
+        store=SESSION_STORE,
+        exclude=["^/health$", "^/ready$", "^/schema"],
+    )
+    stores: dict[str, Store] = {}
+    backend: _FixedLifetimeSessions
+    counter: FailureCounter
+    on_shutdown: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    if settings.session_redis_url is not None:
+        redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
+        stores[SESSION_STORE] = RedisStore(redis, namespace=f"{settings.session_redis_prefix}:sessions")
+        backend = StoreSessionBackend(config=session_config)
+        counter = RedisFailureCounter(redis, prefix=f"{settings.session_redis_prefix}:")
+        on_shutdown.append(redis.aclose)
+    else:
+        backend = DatabaseSessionBackend(config=session_config, alchemy_config=alchemy, model=SessionRecord)
+        counter = DatabaseFailureCounter(async_sessionmaker(engine, expire_on_commit=False))
+    state = State(
+        {
+            "settings": settings,
+            "login_throttle": LoginThrottle(counter, settings.login_max_failures, settings.login_window),
+            # Checked for unknown usernames, so they cost one bcrypt check like a known one.
+            "dummy_password_hash": hash_password(secrets.token_urlsafe(16), settings.bcrypt_rounds),
+        }
+    )
+    return Litestar(
+        route_handlers=[health, ready, AuthController, TestRunController],
+        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        middleware=[DefineMiddleware(SessionMiddleware, backend=backend)],
+        stores=stores,
+        state=state,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(
+            title="cpumon API",
+            version=__version__,
+            description="CPU usage of test runs, behind a cookie session. Log in at POST /api/auth/login.",
+            path="/schema",
+            components=body_components(LoginRequest, RunCreate, RunFinish, SampleIn),
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=on_shutdown,
+        debug=settings.debug,
+    )

@@ -1,0 +1,76 @@
+"""POST /api/auth/login, POST /api/auth/logout, GET /api/auth/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+
+from backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
+from backend.auth.schemas import CurrentUser, LoginRequest, UserRead
+from backend.auth.services import UserService
+from backend.auth.sessions import rotate_session_id
+from backend.auth.throttle import LoginThrottle
+from backend.body import body_operation, read_body
+from backend.providers import provide_dummy_hash, provide_throttle, provide_users_service
+
+#: The one answer for an unknown user and a wrong password alike.
+BAD_CREDENTIALS = "invalid username or password"
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    dependencies = {  # noqa: RUF012
+        "users_service": Provide(provide_users_service),
+        "throttle": Provide(provide_throttle, sync_to_thread=False),
+        "dummy_hash": Provide(provide_dummy_hash, sync_to_thread=False),
+        "current_user": Provide(provide_current_user),
+    }
+
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        summary="Log in: starts a server-side session and sets its cookie",
+        raises=[NotAuthorizedException, TooManyRequestsException],
+        operation_class=body_operation(LoginRequest, "username and password"),
+    )
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        users_service: NamedDependency[UserService],
+        throttle: NamedDependency[LoginThrottle],
+        dummy_hash: NamedDependency[str],
+    ) -> UserRead:
+        data: LoginRequest = await read_body(request, LoginRequest)
+        keys = throttle.keys(data.username, request.client.host if request.client else "unknown")
+        wait = await throttle.retry_after(keys)
+        if wait is not None:
+            raise TooManyRequestsException(
+                detail=f"too many failed logins: try again in {wait} s", headers={"Retry-After": str(wait)}
+            )
+        user = await users_service.authenticate(data.username, data.password, dummy_hash)
+        if user is None:
+            await throttle.failed(keys)
+            raise NotAuthorizedException(detail=BAD_CREDENTIALS)
+        await throttle.succeeded(keys[0])
+        rotate_session_id(request)
+        request.set_session({SESSION_USER_ID: user.id, SESSION_USERNAME: user.username})
+        return UserRead(id=user.id, username=user.username)
+
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[requires_login],
+        summary="Log out: deletes the session server-side and clears the cookie",
+        raises=[NotAuthorizedException],
+    )
+    async def logout(self, request: Request[Any, Any, Any]) -> None:
+        request.clear_session()
+
+    @get("/me", guards=[requires_login], summary="The logged-in user", raises=[NotAuthorizedException])
+    async def me(self, current_user: NamedDependency[CurrentUser]) -> UserRead:
+        return UserRead(id=current_user.id, username=current_user.username)

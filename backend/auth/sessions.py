@@ -1,0 +1,95 @@
+"""Server-side sessions: one behaviour over two stores (a database table or Redis).
+
+Litestar's stock middleware writes the session back and re-sends the cookie on every response, and
+advanced-alchemy's backend renews the row on every read. cpumon's sessions have a fixed lifetime
+from login, so a request that does not change its session costs one indexed read and no write.
+The id is rotated at login (no session fixation) and the row deleted at logout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.server_side import ServerSideSessionBackend
+from litestar.stores.base import Store
+from litestar.types import Empty, Message, ScopeSession
+from sqlalchemy import select
+
+from backend.auth.models import SessionRecord
+
+#: Session ids the middleware must never load: the login throttle keeps its counters under this prefix.
+RESERVED_PREFIX = "throttle:"
+_ROTATE = "cpumon_rotate_session"
+_NEW_ID = "cpumon_new_session_id"
+_LOADED = "cpumon_loaded_session"
+
+
+def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Ask the middleware to store this response's session under a fresh id and drop the old one."""
+    connection.state[_ROTATE] = True
+
+
+class _FixedLifetimeSessions(ServerSideSessionBackend):
+    """What both stores share: rotation, no write for an unchanged session, no cookie for no session."""
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        if connection.state.get(_ROTATE):
+            if not connection.state.get(_NEW_ID):
+                connection.state[_NEW_ID] = self.generate_session_id()
+            return str(connection.state[_NEW_ID])
+        return super().get_session_id(connection)
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        session_id = connection.cookies.get(self.config.key)
+        if not session_id or session_id.startswith(RESERVED_PREFIX):
+            return {}
+        loaded = await super().load_from_connection(connection)
+        connection.state[_LOADED] = dict(loaded)
+        return loaded
+
+    async def store_in_message(
+        self,
+        scope_session: ScopeSession,
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        old_id = connection.cookies.get(self.config.key)
+        if connection.state.get(_ROTATE):
+            if old_id and not old_id.startswith(RESERVED_PREFIX):
+                await self.delete(old_id, store=self._store(connection))
+            await super().store_in_message(scope_session, message, connection)
+            return
+        if scope_session is Empty:
+            if old_id:
+                await super().store_in_message(scope_session, message, connection)
+            return
+        unchanged = scope_session == connection.state.get(_LOADED, {})
+        if unchanged or not scope_session:
+            return
+        await super().store_in_message(scope_session, message, connection)
+
+    def _store(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Store:
+        return self.config.get_store_from_app(connection.scope["app"])
+
+
+class StoreSessionBackend(_FixedLifetimeSessions):
+    """Sessions in a Litestar store (Redis), which expires them by itself."""
+
+
+class DatabaseSessionBackend(_FixedLifetimeSessions, SQLAlchemyAsyncSessionBackend):
+    """Sessions in the `sessions` table through advanced-alchemy's backend, read without renewing."""
+
+    async def get(self, /, session_id: str, store: Store) -> bytes | None:
+        now = dt.datetime.now(dt.UTC)
+        async with self.alchemy.get_session() as db_session:
+            result = await db_session.execute(
+                select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == session_id[:255])
+            )
+            row = result.first()
+        if row is None:
+            return None
+        data, expires_at = row
+        return data if expires_at > now else None

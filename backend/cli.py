@@ -1,0 +1,160 @@
+"""`cpumon-server`: serve the API, apply migrations, add users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+import msgspec
+from pydantic import ValidationError
+
+from backend.settings import ServerSettings
+from cpumon import __version__
+
+#: Where `create-user` looks for a password when neither a terminal nor stdin gives one.
+PASSWORD_ENV = "CPUMON_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a password
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An expected failure: its message is printed as one line, without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = ServerSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        print(f"cpumon-server: bad setting CPUMON_{where.upper()}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "migrate":
+            return _migrate(settings)
+        if args.command == "create-user":
+            return _create_user(settings, args.username)
+        return _serve(settings)
+    except CliError as exc:
+        print(f"cpumon-server: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cpumon-server",
+        description="The cpumon API. Settings come from CPUMON_* environment variables "
+        "(CPUMON_DATABASE_URL, CPUMON_HOST, CPUMON_PORT, CPUMON_WORKERS, CPUMON_SESSION_REDIS_URL, ...).",
+    )
+    parser.add_argument("--version", action="version", version=f"cpumon-server {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="serve the API with uvicorn (the default)")
+    commands.add_parser("migrate", help="apply the database migrations")
+    create = commands.add_parser(
+        "create-user",
+        help=f"add a user; the password comes from a prompt, else the first line of stdin, else ${PASSWORD_ENV}",
+    )
+    create.add_argument("username")
+    return parser
+
+
+def _serve(settings: ServerSettings) -> int:
+    import uvicorn  # noqa: PLC0415 - only serving needs it
+
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        server_header=False,
+    )
+    return EXIT_OK
+
+
+def _migrate(settings: ServerSettings) -> int:
+    from backend.errors import is_unavailable  # noqa: PLC0415
+    from backend.migrations import upgrade  # noqa: PLC0415
+
+    try:
+        upgrade(settings)
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise CliError(f"cannot reach the database ({type(exc).__name__}): check CPUMON_DATABASE_URL") from None
+        raise
+    print("cpumon-server: database is at the latest migration")
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise CliError("the passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    return line or os.environ.get(PASSWORD_ENV, "")
+
+
+def _create_user(settings: ServerSettings, username: str) -> int:
+    from backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
+    from backend.auth.schemas import LoginRequest  # noqa: PLC0415
+
+    password = _read_password()
+    try:
+        msgspec.convert({"username": username, "password": password}, LoginRequest)
+    except msgspec.ValidationError as exc:
+        raise CliError(f"invalid user: {exc}") from None
+    try:
+        asyncio.run(_insert_user(settings, username, password))
+    except PasswordTooLongError as exc:
+        raise CliError(str(exc)) from None
+    print(f"cpumon-server: created user {username!r}")
+    return EXIT_OK
+
+
+async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession  # noqa: PLC0415
+
+    from backend.auth.services import UserService  # noqa: PLC0415
+    from backend.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            try:
+                await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
+            except Exception as exc:
+                raise _explain_insert_failure(exc, username) from None
+    finally:
+        await engine.dispose()
+
+
+def _explain_insert_failure(exc: Exception, username: str) -> Exception:
+    from sqlalchemy.exc import IntegrityError, ProgrammingError  # noqa: PLC0415
+
+    from backend.errors import is_unavailable  # noqa: PLC0415
+
+    chain = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(e, IntegrityError) for e in chain):
+        return CliError(f"user {username!r} already exists")
+    text = " ".join(str(e) for e in chain if e is not None)
+    if "no such table" in text or "doesn't exist" in text or any(isinstance(e, ProgrammingError) for e in chain):
+        return CliError("the database is not migrated: run `cpumon-server migrate` first")
+    if is_unavailable(exc):
+        return CliError("cannot reach the database: check CPUMON_DATABASE_URL")
+    return exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

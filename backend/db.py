@@ -1,0 +1,116 @@
+"""Database plumbing: the column types every model shares, the engine, and the advanced-alchemy config."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from advanced_alchemy.base import orm_registry
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from backend.settings import ServerSettings
+
+UTC = dt.UTC
+
+#: One MetaData for every table (advanced-alchemy's registry carries the naming convention).
+metadata: MetaData = orm_registry.metadata
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime stored naive in UTC, with microseconds on every backend.
+
+    advanced-alchemy's DateTimeUTC maps to MySQL's DATETIME without fractional seconds, which would
+    drop the microseconds of every sample; this type asks for DATETIME(6) there.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = "naive datetime: cpumon stores aware UTC timestamps only"
+            raise ValueError(msg)
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+#: BIGINT AUTO_INCREMENT on MySQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class BigIntIdMixin:
+    # advanced-alchemy's BigIntBase attaches a SEQUENCE, which MariaDB would then require to exist.
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True, sort_order=-10)
+
+
+class CreatedAtMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, sort_order=10)
+
+
+class AuditMixin(CreatedAtMixin):
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False, sort_order=11
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite leaves foreign keys off per connection: without this, ON DELETE CASCADE does nothing.
+    # WAL lets readers (CSV export, summaries) run while a batch is being written.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(settings: ServerSettings) -> AsyncEngine:
+    """The async engine for the configured URL, with the pool and per-dialect settings cpumon relies on."""
+    url = settings.database_url.get_secret_value()
+    if settings.database_dialect == "sqlite":
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"timeout": 5})
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_async_engine(
+        url,
+        hide_parameters=True,  # values (session ids, hashes) never reach an error message or log
+        pool_pre_ping=True,  # a connection dropped by the server is replaced, not handed to a request
+        pool_recycle=1800,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout,
+        connect_args={"connect_timeout": settings.database_connect_timeout, "charset": "utf8mb4"},
+    )
+
+
+def create_alchemy_config(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
+    """advanced-alchemy's Litestar config over our engine. Schema comes from Alembic only."""
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        create_all=False,
+        metadata=metadata,
+        set_default_exception_handler=False,
+    )

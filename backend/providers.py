@@ -1,0 +1,37 @@
+"""Dependency providers: how handlers get their services, the throttle and the current user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.services import UserService
+from backend.auth.throttle import LoginThrottle
+from backend.runs.services import SampleService, TestRunService
+
+
+async def provide_users_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[UserService, None]:
+    async with UserService.new(session=db_session) as service:
+        yield service
+
+
+async def provide_runs_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[TestRunService, None]:
+    async with TestRunService.new(session=db_session) as service:
+        yield service
+
+
+def provide_samples_service(runs_service: NamedDependency[TestRunService]) -> SampleService:
+    return SampleService(runs_service)
+
+
+def provide_throttle(state: State) -> LoginThrottle:
+    throttle: LoginThrottle = state.login_throttle
+    return throttle
+
+
+def provide_dummy_hash(state: State) -> str:
+    dummy: str = state.dummy_password_hash
+    return dummy

@@ -1,0 +1,1 @@
+"""Test runs and the CPU usage samples they own."""

@@ -1,0 +1,247 @@
+"""Runs and their samples: advanced-alchemy services plus the SQL that must stay in the database."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from advanced_alchemy.exceptions import NotFoundError
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.db import utcnow
+from backend.runs.cursor import encode_cursor
+from backend.runs.models import CpuUsage, TestRun
+from backend.runs.schemas import (
+    IngestResult,
+    RunCreate,
+    RunSummary,
+    SampleIn,
+    SamplePage,
+    SampleRead,
+    SeriesPoint,
+)
+from backend.runs.sql import as_timestamp, bucket_index, insert_ignoring_duplicates, seconds_between
+
+CSV_HEADER = ("id", "seq", "recorded_at", "cpu_percent")
+CSV_ROWS_PER_CHUNK = 2_000
+
+
+class RunFinishedError(Exception):
+    """Samples sent to a run that has ended (409)."""
+
+
+class TestRunRepository(SQLAlchemyAsyncRepository[TestRun]):
+    model_type = TestRun
+
+
+class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository]):
+    """The caller's runs. Every lookup is by (id, owner): another user's run is simply not found."""
+
+    __test__ = False
+    repository_type = TestRunRepository
+
+    @property
+    def dialect(self) -> str:
+        return self.repository.session.get_bind().dialect.name
+
+    async def start(self, user_id: int, data: RunCreate) -> TestRun:
+        started_at = data.started_at or utcnow()
+        hostname = data.hostname or ""
+        run = TestRun(
+            user_id=user_id,
+            name=data.name or f"{hostname or 'run'} {started_at:%Y-%m-%d %H:%M:%S}",
+            hostname=hostname,
+            interval_s=data.interval_s,
+            threshold_percent=data.threshold_percent,
+            started_at=started_at,
+        )
+        return await self.create(run, auto_commit=True)
+
+    async def get_owned(self, run_id: uuid.UUID, user_id: int, *, lock: bool = False) -> TestRun:
+        stmt = select(TestRun).where(TestRun.id == run_id, TestRun.user_id == user_id)
+        if lock:  # held until commit: a finish cannot slip between the check and the insert
+            stmt = stmt.with_for_update(read=True)
+        run = await self.repository.session.scalar(stmt)
+        if run is None:
+            raise NotFoundError(detail="no such test run")
+        return run
+
+    async def list_owned(self, user_id: int, limit: int, offset: int) -> tuple[Sequence[TestRun], int]:
+        return await self.get_many_and_count(
+            LimitOffset(limit=limit, offset=offset),
+            OrderBy(field_name="started_at", sort_order="desc"),
+            OrderBy(field_name="id", sort_order="desc"),
+            user_id=user_id,
+        )
+
+    async def finish(self, run: TestRun, ended_at: dt.datetime | None) -> TestRun:
+        if run.ended_at is None:  # idempotent: a finished run keeps its first end time
+            run.ended_at = ended_at or utcnow()
+            await self.repository.session.commit()
+        return run
+
+    async def remove(self, run: TestRun) -> None:
+        await self.repository.session.delete(run)
+        await self.repository.session.commit()
+
+    async def summary(self, run: TestRun, threshold: float) -> RunSummary:
+        """Count, avg, min, max, first/last sample and time above `threshold`, all computed in SQL.
+
+        Time above threshold is the sum of the intervals that end at a sample above it: each
+        sample stands for the time since the one before it (the first stands for no time).
+        """
+        ordered = (
+            select(
+                CpuUsage.cpu_percent,
+                CpuUsage.recorded_at,
+                func.lag(CpuUsage.recorded_at).over(order_by=(CpuUsage.recorded_at, CpuUsage.id)).label("previous_at"),
+            )
+            .where(CpuUsage.test_run_id == run.id)
+            .subquery()
+        )
+        interval = seconds_between(ordered.c.recorded_at, ordered.c.previous_at, self.dialect)
+        above = case(
+            (and_(ordered.c.cpu_percent > threshold, ordered.c.previous_at.is_not(None)), interval),
+            else_=0.0,
+        )
+        stmt = select(
+            func.count(),
+            func.avg(ordered.c.cpu_percent),
+            func.min(ordered.c.cpu_percent),
+            func.max(ordered.c.cpu_percent),
+            func.min(ordered.c.recorded_at),
+            func.max(ordered.c.recorded_at),
+            func.coalesce(func.sum(above), 0.0),
+        )
+        count, avg, low, high, first, last, above_s = (await self.repository.session.execute(stmt)).one()
+        return RunSummary(
+            sample_count=count,
+            avg_percent=None if avg is None else float(avg),
+            min_percent=low,
+            max_percent=high,
+            first_sample_at=first,
+            last_sample_at=last,
+            threshold_percent=threshold,
+            time_above_threshold_s=round(float(above_s), 6),
+        )
+
+
+class SampleService:
+    """Writes and reads of `cpu_usage` in bulk, where an ORM object per row would cost too much."""
+
+    def __init__(self, runs: TestRunService) -> None:
+        self._session = runs.repository.session
+        self._dialect = runs.dialect
+
+    async def ingest(self, run: TestRun, samples: Sequence[SampleIn]) -> IngestResult:
+        """Store a batch whole, skipping (run, seq) pairs already stored. Commits."""
+        if run.ended_at is not None:
+            raise RunFinishedError
+        now = utcnow()
+        rows = [
+            {
+                "test_run_id": run.id,
+                "seq": s.seq,
+                "recorded_at": s.recorded_at or now,
+                "cpu_percent": s.cpu_percent,
+                "created_at": now,
+            }
+            for s in samples
+        ]
+        inserted = 0
+        table = CpuUsage.__table__
+        for stmt in insert_ignoring_duplicates(table, rows, self._dialect):  # type: ignore[arg-type]
+            result: Any = await self._session.execute(stmt)
+            inserted += result.rowcount
+        await self._session.commit()
+        return IngestResult(inserted=inserted, duplicates=len(rows) - inserted)
+
+    async def page(self, run: TestRun, limit: int, after: tuple[dt.datetime, int] | None) -> SamplePage:
+        """Samples in time order after the cursor position: keyset pagination, no OFFSET scans."""
+        stmt = (
+            select(CpuUsage.id, CpuUsage.seq, CpuUsage.recorded_at, CpuUsage.cpu_percent)
+            .where(CpuUsage.test_run_id == run.id)
+            .order_by(CpuUsage.recorded_at, CpuUsage.id)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            at, last_id = after
+            stmt = stmt.where(
+                or_(
+                    CpuUsage.recorded_at > as_timestamp(at),
+                    and_(CpuUsage.recorded_at == as_timestamp(at), CpuUsage.id > last_id),
+                )
+            )
+        rows = (await self._session.execute(stmt)).all()
+        items = [SampleRead(id=r.id, seq=r.seq, recorded_at=r.recorded_at, cpu_percent=r.cpu_percent) for r in rows]
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = encode_cursor(items[-1].recorded_at, items[-1].id)
+        return SamplePage(items=items, next_cursor=next_cursor)
+
+    async def series(self, run: TestRun, points: int) -> list[SeriesPoint]:
+        """The run cut into at most `points` equal time buckets, each reduced to min/avg/max in SQL."""
+        bounds = select(func.min(CpuUsage.recorded_at), func.max(CpuUsage.recorded_at)).where(
+            CpuUsage.test_run_id == run.id
+        )
+        row: Any = (await self._session.execute(bounds)).one()
+        first: dt.datetime | None = row[0]
+        last: dt.datetime = row[1]
+        if first is None:
+            return []
+        span = (last - first).total_seconds()
+        width = span / points if span > 0 else 1.0
+        offset = seconds_between(CpuUsage.recorded_at, as_timestamp(first), self._dialect)
+        index = bucket_index(offset / width, points - 1, self._dialect).label("bucket")
+        stmt = (
+            select(
+                index,
+                func.min(CpuUsage.recorded_at),
+                func.count(),
+                func.min(CpuUsage.cpu_percent),
+                func.avg(CpuUsage.cpu_percent),
+                func.max(CpuUsage.cpu_percent),
+            )
+            .where(CpuUsage.test_run_id == run.id)
+            .group_by(index)
+            .order_by(index)
+        )
+        return [
+            SeriesPoint(start=start, count=n, min_percent=lo, avg_percent=float(avg), max_percent=hi)
+            for _, start, n, lo, avg, hi in (await self._session.execute(stmt)).all()
+        ]
+
+
+async def stream_csv(engine: AsyncEngine, run_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """Every sample of a run as CSV, read through a server-side cursor: memory stays flat at any size.
+
+    It opens its own connection because the response body is sent after the request's session closed.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue().encode()
+    stmt = (
+        select(CpuUsage.id, CpuUsage.seq, CpuUsage.recorded_at, CpuUsage.cpu_percent)
+        .where(CpuUsage.test_run_id == run_id)
+        .order_by(CpuUsage.recorded_at, CpuUsage.id)
+        .execution_options(yield_per=CSV_ROWS_PER_CHUNK)
+    )
+    async with engine.connect() as connection:
+        result = await connection.stream(stmt)
+        async for rows in result.partitions():
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(
+                (r.id, "" if r.seq is None else r.seq, r.recorded_at.isoformat(), repr(r.cpu_percent)) for r in rows
+            )
+            yield buffer.getvalue().encode()

@@ -1,0 +1,71 @@
+"""Server settings, read from `CPUMON_*` environment variables (and an optional `.env`)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """An SQLite file in the user's data dir: the zero-setup default."""
+    data_dir = Path(platformdirs.user_data_dir("cpumon", appauthor=False))
+    return f"sqlite+aiosqlite:///{data_dir / 'cpumon.db'}"
+
+
+class ServerSettings(BaseSettings):
+    """Everything the API server can be told. Secrets are `SecretStr` so they never reach a log or repr."""
+
+    model_config = SettingsConfigDict(env_prefix="CPUMON_", extra="ignore", frozen=True)
+
+    database_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(default_database_url()),
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or mysql+aiomysql://user:pw@host/db",
+    )
+    database_pool_size: int = Field(default=10, ge=1, description="connections kept per worker (MySQL)")
+    database_pool_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to wait for a connection before answering 503"
+    )
+    database_connect_timeout: int = Field(
+        default=5, ge=1, description="seconds to connect to MySQL before answering 503"
+    )
+    session_redis_url: SecretStr | None = Field(
+        default=None, description="Redis URL for sessions and login throttling; unset: the database"
+    )
+    session_redis_prefix: str = Field(
+        default="cpumon", pattern=r"^[A-Za-z0-9_\-:]{1,64}$", description="prefix of cpumon's Redis keys"
+    )
+    session_cookie_name: str = Field(default="cpumon_session", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    session_cookie_secure: bool = Field(default=False, description="set the Secure flag (serve over HTTPS)")
+    session_lifetime: int = Field(default=8 * 3600, ge=1, description="seconds a login lasts")
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost of new password hashes")
+    login_max_failures: int = Field(default=5, ge=1, description="failed logins before throttling")
+    login_window: int = Field(default=300, ge=1, description="seconds over which failures are counted")
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body size limit")
+    host: str = Field(default="127.0.0.1", description="bind address")
+    port: int = Field(default=8000, ge=0, le=65535, description="bind port")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    debug: bool = False
+
+    @field_validator("database_url", "session_redis_url", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @cached_property
+    def database_dialect(self) -> str:
+        """`sqlite` or `mysql`, from the URL's scheme."""
+        scheme = self.database_url.get_secret_value().split(":", 1)[0]
+        return scheme.split("+", 1)[0]
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for MySQL / in-memory databases."""
+        url = self.database_url.get_secret_value()
+        if self.database_dialect != "sqlite" or ":memory:" in url:
+            return None
+        return Path(url.split(":///", 1)[1])

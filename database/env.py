@@ -1,0 +1,54 @@
+"""Alembic environment: runs migrations over the app's own async engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from backend.models import metadata
+
+config = context.config
+
+
+# advanced-alchemy's session mixin declares this index for Cloud Spanner only (ddl_if); we never create it.
+_SPANNER_ONLY = {"ix_sessions_session_id_unique"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "index" and name in _SPANNER_ONLY)
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        include_object=include_object,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    from backend.db import create_engine  # noqa: PLC0415 - keeps `alembic` importable without settings
+    from backend.settings import ServerSettings  # noqa: PLC0415
+
+    settings = config.attributes.get("settings") or ServerSettings()
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

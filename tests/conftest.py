@@ -1,0 +1,129 @@
+"""Shared fixtures: real databases (SQLite always, MariaDB and Redis when their URLs are set).
+
+CI sets CPUMON_TEST_MYSQL_URL and CPUMON_TEST_REDIS_URL (and CI=1): there a missing service fails
+the run instead of being skipped, so a green CI always means "tested on every backend".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from backend.migrations import upgrade
+from backend.settings import ServerSettings
+
+MYSQL_URL = os.environ.get("CPUMON_TEST_MYSQL_URL")
+REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
+IN_CI = bool(os.environ.get("CI"))
+
+TABLES_CHILD_FIRST = ("cpu_usage", "test_runs", "users", "sessions")
+
+
+def _require(url: str | None, name: str) -> None:
+    if url:
+        return
+    if IN_CI:
+        pytest.fail(f"CI is set but {name} is not: the tests must run against it", pytrace=False)
+    pytest.skip(f"{name} not set")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One storage combination the API suite runs on."""
+
+    name: str
+    database_url: str
+    redis_url: str | None = None
+
+    def settings(self, **overrides: object) -> ServerSettings:
+        values: dict[str, object] = {
+            "database_url": self.database_url,
+            "session_redis_url": self.redis_url,
+            "session_redis_prefix": f"cpumon-test-{uuid.uuid4().hex[:12]}",
+            "bcrypt_rounds": 4,  # the cost does not change behaviour; it keeps the suite fast
+            "login_max_failures": 5,
+        }
+        values.update(overrides)
+        return ServerSettings(**values)  # type: ignore[arg-type]
+
+
+def worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+async def _recreate_mysql_database(url: str) -> None:
+    parsed = make_url(url)
+    server = create_async_engine(parsed.set(database="mysql"))
+    try:
+        async with server.begin() as connection:
+            await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
+            await connection.execute(text(f"CREATE DATABASE `{parsed.database}` CHARACTER SET utf8mb4"))
+    finally:
+        await server.dispose()
+
+
+def mysql_database_url(name: str) -> str:
+    """A database of its own on the test server, for this xdist worker."""
+    assert MYSQL_URL is not None
+    base = make_url(MYSQL_URL)
+    url = base.set(database=f"{base.database or 'cpumon_test'}_{name}_{worker_suffix()}")
+    rendered = url.render_as_string(hide_password=False)
+    asyncio.run(_recreate_mysql_database(rendered))
+    return rendered
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "cpumon.db"
+    backend = Backend("sqlite", f"sqlite+aiosqlite:///{path}")
+    upgrade(backend.settings())
+    return backend
+
+
+@pytest.fixture(scope="session")
+def mysql_backend() -> Backend:
+    _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
+    backend = Backend("mysql", mysql_database_url("api"))
+    upgrade(backend.settings())
+    return backend
+
+
+@pytest.fixture(scope="session")
+def redis_backend(sqlite_backend: Backend) -> Backend:
+    _require(REDIS_URL, "CPUMON_TEST_REDIS_URL")
+    return Backend("redis", sqlite_backend.database_url, redis_url=REDIS_URL)
+
+
+@pytest.fixture(params=["sqlite", "mysql", "redis"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each API test runs once per storage: SQLite, MariaDB, and SQLite with Redis sessions."""
+    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
+    asyncio.run(_empty_tables(chosen.database_url))
+    return chosen
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for table in TABLES_CHILD_FIRST:
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def tmp_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Environment without any CPUMON_* variable of the caller's shell."""
+    for key in list(os.environ):
+        if key.startswith("CPUMON_") and not key.startswith("CPUMON_TEST_"):
+            monkeypatch.delenv(key)
+    return monkeypatch

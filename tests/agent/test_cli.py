@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from cpumon.cli import build_parser, main
-from cpumon.settings import env_var, flag, setting_fields
+from cpumon.settings import AgentSettings, env_var, flag, setting_fields
 
 
 def test_help_names_every_setting_with_its_env_var(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,3 +70,33 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--version"], capsys)
     assert code == 0
     assert out.startswith("cpumon ")
+
+
+class EchoCommand:
+    """A stand-in for the review commands (`cpumon runs` ...), which plug in the same way."""
+
+    name = "echo"
+    help = "print the threshold and --times"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, int]] = []
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--times", type=int, default=1)
+
+    def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
+        self.calls.append((settings.threshold, args.times))
+        return 7
+
+
+def test_subcommands_share_the_settings_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    command = EchoCommand()
+    monkeypatch.setattr("cpumon.cli.subcommands", lambda: [command])
+    monkeypatch.setenv("CPUMON_THRESHOLD", "40")
+    assert main(["echo", "--times", "3"]) == 7
+    assert main(["echo", "--threshold", "50"]) == 7
+    assert main(["--threshold", "60", "echo"]) == 7
+    assert command.calls == [(40.0, 3), (50.0, 1), (60.0, 1)]
+    assert "echo" in build_parser().format_help()
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["--username", "ada"]) == 2  # plain `cpumon` still monitors (here: no password)

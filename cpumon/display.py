@@ -167,7 +167,7 @@ class Display:
         if progress.waiting:
             text.append(f"   waiting {progress.waiting}", style="yellow" if progress.failing else "")
         if progress.failing:
-            text.append("   API unreachable, retrying", style="yellow")
+            text.append("   uploads failing, retrying", style="yellow")
         hint = "Ctrl-C to stop" if self._state == "recording" else "Ctrl-C again to skip"
         text.append(f"   {hint}", style="dim")
         return text

@@ -252,10 +252,13 @@ class Monitor:
                 threshold_percent=settings.threshold,
                 started_at=started_at,
             )
-        except ApiError as exc:
+        except ApiTransientError as exc:
             raise ApiUnavailableError(
                 f"the API at {settings.api_url} could not start a run ({exc.message}): try again later"
             ) from None
+        except ApiError as exc:
+            # Logged in, yet the run was refused: a server/agent mismatch rather than an outage.
+            raise CpumonError(f"the API at {settings.api_url} refused to start a run ({exc.message})") from None
 
     async def _sample_until_stopped(
         self,

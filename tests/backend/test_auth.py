@@ -1,0 +1,198 @@
+"""Login, sessions and throttling, on every backend."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from backend.app import create_app
+from backend.settings import ServerSettings
+from tests.backend.conftest import PASSWORD, add_user
+from tests.backend.test_auth_matrix import wait_until_server_expires
+from tests.conftest import Backend
+
+Client = TestClient[Litestar]
+COOKIE = "cpumon_session"
+
+
+def login(client: Client, username: str, password: str = PASSWORD) -> int:
+    return client.post("/api/auth/login", json={"username": username, "password": password}).status_code
+
+
+def test_login_answers_the_user_and_sets_a_safe_cookie(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice")
+    response = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["username"] == "alice"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie
+    assert client.get("/api/auth/me").json() == response.json()
+
+
+def test_cookie_is_secure_when_configured(backend: Backend) -> None:
+    settings = backend.settings(session_cookie_secure=True)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings), base_url="https://testserver.local") as client:
+        response = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+        assert "Secure" in response.headers["set-cookie"]
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice")
+    wrong = client.post("/api/auth/login", json={"username": "alice", "password": "nope"})
+    unknown = client.post("/api/auth/login", json={"username": "mallory", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"status_code": 401, "detail": "invalid username or password"}
+    assert "set-cookie" not in wrong.headers
+
+
+def test_password_is_case_sensitive_and_not_truncated(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice", "a" * 72)
+    assert login(client, "alice", "A" * 72) == 401
+    assert login(client, "alice", "a" * 72 + "extra") == 401
+    assert login(client, "alice", "a" * 72) == 200
+
+
+def test_session_id_is_rotated_at_login(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice")
+    add_user(settings, "bob")
+    assert login(client, "alice") == 200
+    first = client.cookies[COOKIE]
+    assert login(client, "bob") == 200  # logging in again from a logged-in client
+    second = client.cookies[COOKIE]
+    assert second != first
+    # The old id is dead server-side: a copy of it is not logged in.
+    client.cookies.set(COOKIE, first)
+    assert client.get("/api/auth/me").status_code == 401
+
+
+def test_a_planted_session_id_is_not_adopted(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice")
+    client.cookies.set(COOKIE, "attacker-chosen-id")
+    response = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    issued = response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert issued != "attacker-chosen-id"
+    assert len(issued) == 64  # 32 random bytes, hex
+
+
+def test_logout_deletes_the_session_server_side(client: Client, settings: ServerSettings) -> None:
+    add_user(settings, "alice")
+    login(client, "alice")
+    stolen = client.cookies[COOKIE]
+    response = client.post("/api/auth/logout")
+    assert response.status_code == 204
+    assert (
+        'cpumon_session=""' in response.headers["set-cookie"] or "cpumon_session=null" in response.headers["set-cookie"]
+    )
+    client.cookies.set(COOKIE, stolen)
+    assert client.get("/api/auth/me").status_code == 401
+
+
+def test_session_expires_after_its_lifetime(backend: Backend) -> None:
+    settings = backend.settings(session_lifetime=1)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        assert login(client, "alice") == 200
+        session_id = client.cookies[COOKIE]
+        assert (
+            "Max-Age=1"
+            in client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD}).headers["set-cookie"]
+        )
+        session_id = client.cookies[COOKIE]
+        client.cookies.clear()
+        started = time.monotonic()
+        wait_until_server_expires(client, session_id)
+        assert time.monotonic() - started >= 0.5  # it did live for (about) its lifetime first
+
+
+def test_anonymous_requests_create_no_session(client: Client) -> None:
+    response = client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+    assert "set-cookie" not in client.get("/health").headers
+
+
+def test_authenticated_reads_do_not_reissue_the_cookie(alice: Client) -> None:
+    assert "set-cookie" not in alice.get("/api/auth/me").headers
+
+
+def test_repeated_failures_for_a_username_are_throttled(backend: Backend) -> None:
+    settings = backend.settings(login_max_failures=3, login_window=60)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):
+            assert login(client, "alice", "wrong") == 401
+        blocked = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+        assert blocked.status_code == 429
+        assert 1 <= int(blocked.headers["retry-after"]) <= 60
+        assert "try again" in blocked.json()["detail"]
+
+
+def test_throttle_counts_per_client_across_usernames(backend: Backend) -> None:
+    settings = backend.settings(login_max_failures=3, login_window=60)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        for name in ("x1", "x2", "x3"):
+            assert login(client, name, "wrong") == 401
+        assert login(client, "alice") == 429
+
+
+def test_throttle_is_shared_between_app_instances(backend: Backend) -> None:
+    """Two apps over one store stand for two workers: failures on one count on the other."""
+    settings = backend.settings(login_max_failures=2, login_window=60)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        assert login(first, "alice", "wrong") == 401
+        assert login(second, "alice", "wrong") == 401
+        assert login(first, "alice") == 429
+        assert login(second, "alice") == 429
+
+
+def test_success_resets_the_username_count(backend: Backend) -> None:
+    settings = backend.settings(login_max_failures=3, login_window=60)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        assert login(client, "alice", "wrong") == 401
+        assert login(client, "alice", "wrong") == 401
+        assert login(client, "alice") == 200
+        # The username count starts again; the client count (2) is one below the limit.
+        assert login(client, "alice", "wrong") == 401
+        assert login(client, "alice") == 429
+
+
+def test_throttle_window_ends(backend: Backend) -> None:
+    settings = backend.settings(login_max_failures=1, login_window=1)
+    add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        assert login(client, "alice", "wrong") == 401
+        assert login(client, "alice") == 429
+        deadline = time.monotonic() + 10
+        while (status := login(client, "alice")) == 429:
+            assert time.monotonic() < deadline, "still throttled long after the 1 s window"
+            time.sleep(0.2)
+        assert status == 200
+
+
+def test_a_throttle_key_is_not_usable_as_a_session_id(backend: Backend) -> None:
+    from backend.auth.throttle import LoginThrottle  # noqa: PLC0415
+
+    settings = backend.settings(login_max_failures=5)
+    with TestClient(create_app(settings)) as client:
+        login(client, "ghost", "wrong")
+        user_key, _ = LoginThrottle.keys("ghost", "testclient")
+        client.cookies.set(COOKIE, user_key)
+        assert client.get("/api/auth/me").status_code == 401
+
+
+@pytest.mark.parametrize("username", ["", " ", "a b", "x" * 65, "tab\tname"])
+def test_malformed_usernames_are_400(client: Client, username: str) -> None:
+    response = client.post("/api/auth/login", json={"username": username, "password": "x"})
+    assert response.status_code == 400
+    assert response.json()["extra"][0]["field"] == "username"

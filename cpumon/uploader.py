@@ -132,12 +132,13 @@ class Uploader:
         waiting = outbox.pending
         if waiting:
             self.notices.info(f"delivering {plural(waiting, 'sample')} kept from run {meta.run_id} ({meta.name})")
-        # Finish at the saved end time; a run whose agent died unspooled finishes at its last sample.
+        # Finish at the saved end time. A run whose agent died (no end time saved) finishes at its
+        # last spooled sample; with none, nothing tells when it ended, so it is left open.
         ended_at: dt.datetime | None = meta.ended_at
         try:
             while (batch := outbox.next_batch()) is not None:
                 await self._send(outbox, batch)
-            ended_at = ended_at or outbox.last_stored_at or (None if outbox.meta_lost else meta.started_at)
+            ended_at = ended_at or outbox.last_stored_at
             if ended_at is not None:
                 await self._with_retries(lambda: self.api.finish_run(meta.run_id, ended_at))
         except ApiRejectedError as exc:
@@ -147,7 +148,7 @@ class Uploader:
         finally:
             outbox.spool.unlock()
         outbox.spool.remove()
-        finished = f", finished at {_utc_text(ended_at)}" if ended_at else ", left open (its end time was lost)"
+        finished = f", finished at {_utc_text(ended_at)}" if ended_at else ", left open (its end time is unknown)"
         self.notices.info(
             f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered{finished}"
         )

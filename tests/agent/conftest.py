@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cpumon.sample import Sample
+from cpumon.spool import RunSpool
 
 T0 = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -21,6 +23,22 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
+def release_spool_locks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close the lock files tests leave taken (a running agent holds them until it exits)."""
+    taken: list[RunSpool] = []
+    real_lock = RunSpool.lock
+
+    def lock(self: RunSpool) -> bool:
+        taken.append(self)
+        return real_lock(self)
+
+    monkeypatch.setattr(RunSpool, "lock", lock)
+    yield
+    for spool in taken:
+        spool.unlock()
 
 
 def at(seconds: float) -> dt.datetime:

@@ -219,3 +219,17 @@ async def test_a_run_whose_details_were_lost_is_finished_at_its_last_delivered_s
     await drain(uploader)
     assert api.seqs(OLD_RUN) == [0, 1, 2, 3]
     assert api.finished[OLD_RUN] == at(3).isoformat()
+
+
+async def test_a_crashed_run_with_nothing_spooled_is_left_open_not_finished_at_its_start(tmp_path: Path) -> None:
+    spool = RunSpool(tmp_path, OLD_RUN)
+    meta = RunMeta(OLD_RUN, "http://api.test", "ada", "old", at(0), None)
+    spool.write_meta(meta)  # spilled once, all delivered, then the agent was killed
+    spool.lock()
+    old = Outbox.recovered(meta, spool, batch_size=10, notices=CollectedNotices())
+    api = FakeApi()
+    uploader, notices = uploader_for(api, outbox_for(tmp_path), recovered=[old])
+    await drain(uploader)
+    assert OLD_RUN not in api.finished
+    assert not spool.path.exists()
+    assert any("left open" in info for info in notices.infos)

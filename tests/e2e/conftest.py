@@ -67,6 +67,7 @@ class ServerProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    readers: list[ApiReader] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -115,7 +116,15 @@ class ServerProcess:
             self.process = None
 
     def client(self, username: str = USERNAME, password: str = PASSWORD) -> ApiReader:
-        return ApiReader(self.url, username, password)
+        """A logged-in reader; closed when the fixture ends."""
+        reader = ApiReader(self.url, username, password)
+        self.readers.append(reader)
+        return reader
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+        self.stop()
 
 
 class ApiReader:
@@ -182,7 +191,7 @@ def cpumon_server(tmp_path: Path, server_database: Path) -> Iterator[ServerProce
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 # -- the agent --------------------------------------------------------------------------

@@ -63,6 +63,14 @@ def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: i
                 f"skipped a half-written or unknown spool file {leftover.name} of run {meta.run_id}; kept as {where}"
             )
         if meta.ended_at is None and not meta_lost:
+            if not run_spool.segments():
+                run_spool.unlock()
+                run_spool.remove()
+                notices.warn(
+                    f"run {meta.run_id} ({meta.name}) was left open by a cpumon that did not stop cleanly; "
+                    "nothing of it waits in the spool, so it stays open"
+                )
+                continue
             notices.warn(
                 f"run {meta.run_id} ({meta.name}) was left open by a cpumon that did not stop cleanly; "
                 "delivering its spooled samples and finishing it at its last sample"

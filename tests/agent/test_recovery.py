@@ -104,3 +104,12 @@ def test_damaged_details_with_intact_samples_still_deliver_them(tmp_path: Path) 
     assert "details of spooled run" in notices.warnings[0]
     assert len(list((tmp_path / CORRUPT_DIR).iterdir())) == 1  # the damaged run.json, kept aside
     outboxes[0].spool.unlock()
+
+
+def test_a_crashed_run_with_nothing_spooled_is_dropped_from_the_spool(tmp_path: Path) -> None:
+    spool = RunSpool(tmp_path, META.run_id)
+    spool.write_meta(dataclasses.replace(META, ended_at=None))
+    ids, notices = find(tmp_path)
+    assert ids == []
+    assert "stays open" in notices.warnings[0]
+    assert not spool.path.exists()

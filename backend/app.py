@@ -20,15 +20,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from backend.auth.controllers import AuthController
 from backend.auth.models import SessionRecord
 from backend.auth.passwords import hash_password
-from backend.auth.schemas import LoginRequest
 from backend.auth.sessions import DatabaseSessionBackend, StoreSessionBackend, _FixedLifetimeSessions
 from backend.auth.throttle import DatabaseFailureCounter, FailureCounter, LoginThrottle, RedisFailureCounter
-from backend.body import body_components
 from backend.db import create_alchemy_config, create_engine
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import health, ready
 from backend.runs.controllers import TestRunController
-from backend.runs.schemas import RunCreate, RunFinish, SampleIn
 from backend.settings import ServerSettings
 from cpumon import __version__
 
@@ -82,7 +79,6 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             version=__version__,
             description="CPU usage of test runs, behind a cookie session. Log in at POST /api/auth/login.",
             path="/schema",
-            components=body_components(LoginRequest, RunCreate, RunFinish, SampleIn),
         ),
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=on_shutdown,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
-from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
 T = TypeVar("T")
 
@@ -48,8 +48,13 @@ def _validation_error(message: str) -> ValidationException:
 
 
 def body_operation(type_: Any, description: str) -> type[Operation]:
-    """An Operation class whose request body is the JSON schema of `type_`."""
-    (schema,), _ = msgspec.json.schema_components([type_], ref_template=_REF)
+    """An Operation class whose request body is the JSON schema of `type_`, inlined.
+
+    Inlined because Litestar rebuilds `components/schemas` from its own registry, which only
+    knows the types that handlers take as `data`.
+    """
+    (schema,), definitions = msgspec.json.schema_components([type_], ref_template=_REF)
+    schema = _inline(schema, definitions)
 
     @dataclasses.dataclass
     class _WithBody(Operation):
@@ -63,10 +68,15 @@ def body_operation(type_: Any, description: str) -> type[Operation]:
     return _WithBody
 
 
-def body_components(*types: Any) -> Components:
-    """The component schemas the bodies above refer to, for OpenAPIConfig(components=...)."""
-    _, components = msgspec.json.schema_components(types, ref_template=_REF)
-    return Components(schemas={name: _to_schema(s) for name, s in components.items()})
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """`node` with every `$ref` replaced by the definition it points to (the bodies are not recursive)."""
+    if isinstance(node, list):
+        return [_inline(n, definitions) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    return {key: _inline(value, definitions) for key, value in node.items()}
 
 
 _ALIASES = {f.metadata.get("alias", f.name): f.name for f in dataclasses.fields(Schema) if f.metadata.get("alias")}
@@ -79,8 +89,6 @@ def _to_schema(node: Any) -> Any:
         return [_to_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    if "$ref" in node:
-        return Reference(ref=node["$ref"])
     kwargs: dict[str, Any] = {}
     for key, value in node.items():
         name = _ALIASES.get(key, key)

@@ -11,7 +11,12 @@ from typing import Any
 from advanced_alchemy.exceptions import NotFoundError, RepositoryError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_409_CONFLICT, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -38,6 +43,12 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 
 class ConflictException(HTTPException):
     status_code = HTTP_409_CONFLICT
+
+
+class BodyTooLargeException(HTTPException):
+    """Documents the 413 that Litestar answers when a body exceeds CPUMON_MAX_BODY_BYTES."""
+
+    status_code = HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 class DatabaseUnavailableException(HTTPException):

@@ -7,17 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from backend.migrations import compare_type, include_object
 from backend.models import metadata
 
 config = context.config
-
-
-# advanced-alchemy's session mixin declares this index for Cloud Spanner only (ddl_if); we never create it.
-_SPANNER_ONLY = {"ix_sessions_session_id_unique"}
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "index" and name in _SPANNER_ONLY)
 
 
 def _run(connection: Connection) -> None:
@@ -25,7 +18,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         include_object=include_object,
-        compare_type=True,
+        compare_type=compare_type,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     )
     with context.begin_transaction():

@@ -81,6 +81,10 @@ async def _drop_mysql_database(url: str) -> None:
         await server.dispose()
 
 
+def drop_mysql_database(url: str) -> None:
+    asyncio.run(_drop_mysql_database(url))
+
+
 def mysql_database_url(name: str) -> str:
     """A fresh database of its own on the test server, for this test process (and xdist worker).
 
@@ -108,7 +112,7 @@ def mysql_backend() -> Iterator[Backend]:
     backend = Backend("mysql", mysql_database_url("api"))
     upgrade(backend.settings())
     yield backend
-    asyncio.run(_drop_mysql_database(backend.database_url))
+    drop_mysql_database(backend.database_url)
 
 
 @pytest.fixture(scope="session")

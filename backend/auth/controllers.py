@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
@@ -15,6 +15,7 @@ from backend.auth.services import UserService
 from backend.auth.sessions import rotate_session_id
 from backend.auth.throttle import LoginThrottle
 from backend.body import body_operation, read_body
+from backend.errors import DatabaseUnavailableException
 from backend.providers import provide_dummy_hash, provide_throttle, provide_users_service
 
 #: The one answer for an unknown user and a wrong password alike.
@@ -35,7 +36,7 @@ class AuthController(Controller):
         "/login",
         status_code=HTTP_200_OK,
         summary="Log in: starts a server-side session and sets its cookie",
-        raises=[NotAuthorizedException, TooManyRequestsException],
+        raises=[ClientException, NotAuthorizedException, TooManyRequestsException, DatabaseUnavailableException],
         operation_class=body_operation(LoginRequest, "username and password"),
     )
     async def login(

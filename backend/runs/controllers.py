@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.auth.guards import provide_current_user, requires_login
 from backend.auth.schemas import CurrentUser
 from backend.body import body_operation, read_body
-from backend.errors import ConflictException, DatabaseUnavailableException
+from backend.errors import BodyTooLargeException, ConflictException, DatabaseUnavailableException
 from backend.providers import provide_runs_service, provide_samples_service
 from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.models import TestRun
@@ -129,7 +129,7 @@ class TestRunController(Controller):
     @post(
         RUN + "/cpu-usage",
         summary="Store one sample or a list of up to 10,000; (run, seq) pairs already stored are skipped",
-        raises=[*ERRORS, ConflictException],
+        raises=[*ERRORS, ConflictException, BodyTooLargeException],
         operation_class=body_operation(SampleIn | SampleBatch, "one sample or a list of 1 to 10,000"),
     )
     async def ingest(

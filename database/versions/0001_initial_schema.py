@@ -82,16 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cpu_usage", schema=None) as batch_op:
-        batch_op.drop_index("ix_cpu_usage_test_run_id_recorded_at")
-
-    op.drop_table("cpu_usage")
-    with op.batch_alter_table("test_runs", schema=None) as batch_op:
-        batch_op.drop_index("ix_test_runs_user_id_started_at")
-
-    op.drop_table("test_runs")
-    op.drop_table("users")
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_sessions_expires_at"))
-
-    op.drop_table("sessions")
+    # Dropping a table drops its indexes; dropping them first fails on MySQL, where the composite
+    # index on test_runs (user_id, started_at) also serves the foreign key to users.
+    for table in ("cpu_usage", "test_runs", "users", "sessions"):
+        op.drop_table(table)

@@ -1,0 +1,136 @@
+"""`cpumon-server` as a user runs it: migrate, create-user, serve."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+SERVER = [sys.executable, "-m", "backend.cli"]
+
+
+def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SERVER, *args], check=False, env=env, input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CPUMON_")}
+    return {**base, "CPUMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", "CPUMON_BCRYPT_ROUNDS": "4"}
+
+
+def test_create_user_before_migrate_says_what_to_do(env: dict[str, str]) -> None:
+    result = run(["create-user", "alice"], env, "pw\n")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "cpumon-server: the database is not migrated: run `cpumon-server migrate` first"
+
+
+def test_migrate_is_idempotent(env: dict[str, str]) -> None:
+    assert run(["migrate"], env).returncode == 0
+    again = run(["migrate"], env)
+    assert again.returncode == 0
+    assert "latest migration" in again.stdout
+
+
+def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
+    run(["migrate"], env)
+    result = run(["create-user", "alice"], env, "s3cret-pass\nignored second line\n")
+    assert result.returncode == 0, result.stderr
+    assert "s3cret-pass" not in result.stdout + result.stderr
+    duplicate = run(["create-user", "alice"], env, "other\n")
+    assert duplicate.returncode == 1
+    assert duplicate.stderr.strip() == "cpumon-server: user 'alice' already exists"
+
+
+def test_create_user_reads_the_password_from_env_when_stdin_is_empty(env: dict[str, str]) -> None:
+    run(["migrate"], env)
+    result = run(["create-user", "bob"], {**env, "CPUMON_NEW_USER_PASSWORD": "from-env"}, "")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "says"),
+    [("alice", "", "invalid user"), ("has space", "pw", "invalid user"), ("alice", "x" * 73, "72 bytes")],
+)
+def test_create_user_refuses_bad_input(env: dict[str, str], username: str, password: str, says: str) -> None:
+    run(["migrate"], env)
+    result = run(["create-user", username], env, password + "\n")
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_there_is_no_password_flag(env: dict[str, str]) -> None:
+    result = run(["create-user", "alice", "--password", "x"], env)
+    assert result.returncode == 2
+
+
+def test_bad_setting_is_one_line_and_exit_2(env: dict[str, str]) -> None:
+    result = run(["migrate"], {**env, "CPUMON_PORT": "http"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("cpumon-server: bad setting CPUMON_PORT")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
+    url = "mysql+aiomysql://root@127.0.0.1:9/cpumon"
+    result = run(["migrate"], {**env, "CPUMON_DATABASE_URL": url, "CPUMON_DATABASE_CONNECT_TIMEOUT": "1"})
+    assert result.returncode == 1
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[str]:
+    """migrate && create-user alice && cpumon-server, as the README says."""
+    assert run(["migrate"], env).returncode == 0
+    assert run(["create-user", "alice"], env, "alice-password\n").returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        SERVER, env={**env, "CPUMON_PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_served_api_works_end_to_end(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=10) as client:
+        assert client.get("/ready").json() == {"status": "ready"}
+        assert (
+            client.post("/api/auth/login", json={"username": "alice", "password": "alice-password"}).status_code == 200
+        )
+        run_id = client.post("/api/test-runs", json={"name": "cli"}).json()["id"]
+        stored = client.post(f"/api/test-runs/{run_id}/cpu-usage", json=[{"cpu_percent": 1.5, "seq": 0}])
+        assert stored.json() == {"inserted": 1, "duplicates": 0}
+        assert client.get("/schema/openapi.json").status_code == 200
+        assert "server" not in client.get("/health").headers  # no software banner

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -17,6 +21,42 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (SQLite always; MariaDB/Redis when CPUMON_TEST_*_URL are set)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: API on an embedded SQLite database in ./.demo plus the agent, until Ctrl-C.
+
+    Extra arguments go to the agent: `nox -s demo -- --interval 0.5 --threshold 50`.
+    """
+    session.install("-e", ".[server]")
+    # Ctrl-C goes to the agent, which flushes and prints its report; give it time to do so.
+    session.run("python", "-m", "database.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=20)
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel; install the bare wheel (agent only) and wheel[server] in fresh venvs."""
+    session.install("build", "uv")
+    dist = Path(session.create_tmp()).resolve() / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--sdist", "--wheel", "--outdir", str(dist))
+    wheel = next(dist.glob("cpumon-*.whl"))
+    checks = Path("tests/packaging").resolve()
+    if next(dist.glob("cpumon-*.tar.gz"), None) is None:
+        session.error("no sdist was built")
+    with tempfile.TemporaryDirectory() as outside:  # away from the checkout, so nothing imports from it
+        bare, server = Path(outside) / "bare", Path(outside) / "server"
+        session.run("uv", "venv", "-q", "-p", "python3.11", str(bare))
+        session.run("uv", "pip", "install", "-q", "-p", str(bare / "bin/python"), str(wheel))
+        session.run(str(bare / "bin/cpumon"), "--help", external=True, silent=True)
+        session.run(str(bare / "bin/python"), str(checks / "check_agent_only.py"), external=True)
+        session.run("uv", "venv", "-q", "-p", "python3.11", str(server))
+        session.run(
+            "uv", "pip", "install", "-q", "-p", str(server / "bin/python"), f"cpumon[server] @ {wheel.as_uri()}"
+        )
+        session.chdir(outside)
+        session.run(str(server / "bin/python"), str(checks / "smoke_installed.py"), external=True)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,106 @@
+"""Run the README's quick start exactly as written, the way a person would.
+
+The demo line is started in a session of its own (like a terminal), left to store samples,
+then interrupted with SIGINT as Ctrl-C would: the agent's report must be printed and every
+process it started must be gone. The tests line is then run as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = ROOT / ".demo"
+
+
+def quick_start_lines() -> tuple[str, str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    lines = [re.sub(r"\s+#.*$", "", line[2:]).strip() for line in section.splitlines() if line.startswith("$ ")]
+    demo = next(line for line in lines if "demo" in line)
+    tests = next(line for line in lines if "nox -s tests" in line)
+    assert len(lines) == 2, f"the quick start should be two commands, found {lines}"
+    return demo, tests
+
+
+def stored_samples() -> int:
+    database = DEMO_DIR / "cpumon.db"
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute("SELECT count(*) FROM cpu_usage").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for(what: str, check: object, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            sys.exit(f"quick start check: timed out after {within:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def check_demo(line: str) -> None:
+    print(f"quick start check: running {line!r}", flush=True)
+    before = stored_samples()
+    log = ROOT / ".demo-check.log"
+    with log.open("wb") as output:
+        demo = subprocess.Popen(
+            ["bash", "-c", line], cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for("samples stored by the demo", lambda: stored_samples() >= before + 3 or demo.poll() is not None, 600)
+        if demo.poll() is not None:
+            sys.exit(f"quick start check: the demo exited early:\n{log.read_text()}")
+        server_pid = int((DEMO_DIR / "server.pid").read_text())
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        code = demo.wait(timeout=120)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    text = log.read_text(errors="replace")
+    print(text[-3000:])
+    problems = []
+    if code != 0:
+        problems.append(f"exit code {code}")
+    if "cpumon run report" not in text:
+        problems.append("no report printed")
+    if "Traceback" in text:
+        problems.append("a traceback was printed")
+    if psutil.pid_exists(server_pid) and psutil.Process(server_pid).status() != psutil.STATUS_ZOMBIE:
+        problems.append(f"the API (pid {server_pid}) is still running")
+    left = [p.pid for p in psutil.process_iter() if _session(p) == demo.pid]
+    if left:
+        problems.append(f"processes left behind: {left}")
+    if problems:
+        sys.exit("quick start check (demo): " + "; ".join(problems))
+    print("quick start check: demo OK (samples stored, report printed, processes gone)")
+
+
+def _session(process: psutil.Process) -> int | None:
+    try:
+        return os.getsid(process.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def main() -> None:
+    demo, tests = quick_start_lines()
+    check_demo(demo)
+    print(f"quick start check: running {tests!r}", flush=True)
+    sys.exit(subprocess.run(["bash", "-c", tests], cwd=ROOT, check=False).returncode)
+
+
+if __name__ == "__main__":
+    main()

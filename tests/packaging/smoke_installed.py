@@ -1,0 +1,55 @@
+"""Run inside a venv where the `cpumon[server]` wheel is installed, from a directory outside the
+checkout: migrate, create a user, serve, and log in, with nothing but the installed package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def main() -> None:
+    bin_dir = Path(sys.executable).parent
+    server = str(bin_dir / "cpumon-server")
+    workdir = Path(tempfile.mkdtemp(prefix="cpumon-installed-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CPUMON_")}
+    env |= {"CPUMON_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite'}", "CPUMON_PORT": str(port)}
+    import backend  # noqa: PLC0415 - must come from site-packages, not a checkout
+
+    assert "site-packages" in backend.__file__, f"backend imported from {backend.__file__}"
+    subprocess.run([server, "migrate"], env=env, cwd=workdir, check=True)
+    subprocess.run([server, "create-user", "alice"], env=env, cwd=workdir, input=b"pw-alice\n", check=True)
+    process = subprocess.Popen([server], env=env, cwd=workdir)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "cpumon-server exited"
+            assert time.monotonic() < deadline, "cpumon-server did not answer within 30 s"
+            time.sleep(0.2)
+        login = httpx.post(f"{url}/api/auth/login", json={"username": "alice", "password": "pw-alice"}, timeout=10)
+        assert login.status_code == 200, login.text
+        print(f"installed server: migrate, create-user, serve and login OK ({backend.__file__})")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

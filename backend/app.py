@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from backend.auth.controllers import AuthController
 from backend.auth.models import SessionRecord
 from backend.auth.passwords import hash_password
-from backend.auth.sessions import DatabaseSessionBackend, StoreSessionBackend, _FixedLifetimeSessions
+from backend.auth.sessions import (
+    DatabaseSessionBackend,
+    StoreSessionBackend,
+    _FixedLifetimeSessions,
+    purge_periodically,
+)
 from backend.auth.throttle import DatabaseFailureCounter, FailureCounter, LoginThrottle, RedisFailureCounter
 from backend.db import create_alchemy_config, create_engine
 from backend.errors import EXCEPTION_HANDLERS
@@ -50,6 +55,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     backend: _FixedLifetimeSessions
     counter: FailureCounter
     on_shutdown: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    lifespan = []
     if settings.session_redis_url is not None:
         redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
         stores[SESSION_STORE] = RedisStore(redis, namespace=f"{settings.session_redis_prefix}:sessions")
@@ -58,7 +64,9 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
         on_shutdown.append(redis.aclose)
     else:
         backend = DatabaseSessionBackend(config=session_config, alchemy_config=alchemy, model=SessionRecord)
-        counter = DatabaseFailureCounter(async_sessionmaker(engine, expire_on_commit=False))
+        session_maker = async_sessionmaker(engine, expire_on_commit=False)
+        counter = DatabaseFailureCounter(session_maker)
+        lifespan.append(purge_periodically(session_maker))
     state = State(
         {
             "settings": settings,
@@ -82,5 +90,6 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
         ),
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=on_shutdown,
+        lifespan=lifespan,
         debug=settings.debug,
     )

@@ -25,7 +25,8 @@ def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser 
     return CurrentUser(id=user_id, username=username)
 
 
-def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop on every request.
     if session_user(connection) is None:
         raise NotAuthorizedException(detail=NOT_LOGGED_IN)
 

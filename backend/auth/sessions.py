@@ -8,15 +8,21 @@ The id is rotated at login (no session fixation) and the row deleted at logout.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.auth.models import SessionRecord
 
@@ -93,3 +99,42 @@ class DatabaseSessionBackend(_FixedLifetimeSessions, SQLAlchemyAsyncSessionBacke
             return None
         data, expires_at = row
         return data if expires_at > now else None
+
+
+#: How often the database backend deletes expired sessions and throttle counters.
+PURGE_EVERY_S = 600.0
+
+
+async def purge_expired(session_maker: async_sessionmaker[AsyncSession]) -> int:
+    """Delete the expired rows of the sessions table (sessions and throttle counters alike)."""
+    async with session_maker() as db_session:
+        result: Any = await db_session.execute(
+            delete(SessionRecord).where(SessionRecord.expires_at < dt.datetime.now(dt.UTC))
+        )
+        await db_session.commit()
+    return int(result.rowcount)
+
+
+def purge_periodically(
+    session_maker: async_sessionmaker[AsyncSession], every_s: float = PURGE_EVERY_S
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """A Litestar lifespan hook that purges expired rows while the app runs (Redis expires keys itself)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                # A database that is down now is retried at the next round.
+                with contextlib.suppress(Exception):
+                    await purge_expired(session_maker)
+                await asyncio.sleep(every_s)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan

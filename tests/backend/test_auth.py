@@ -196,3 +196,48 @@ def test_malformed_usernames_are_400(client: Client, username: str) -> None:
     response = client.post("/api/auth/login", json={"username": username, "password": "x"})
     assert response.status_code == 400
     assert response.json()["extra"][0]["field"] == "username"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+def test_expired_sessions_and_counters_are_purged(kind: str, request: pytest.FixtureRequest) -> None:
+    import asyncio  # noqa: PLC0415
+
+    from sqlalchemy import func, select  # noqa: PLC0415
+    from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
+
+    from backend.auth.models import SessionRecord  # noqa: PLC0415
+    from backend.auth.sessions import purge_expired  # noqa: PLC0415
+    from backend.db import create_engine  # noqa: PLC0415
+
+    backend: Backend = request.getfixturevalue(f"{kind}_backend")
+    live = backend.settings()
+    add_user(live, "stays")
+    with TestClient(create_app(live)) as client:
+        assert login(client, "stays") == 200
+        kept = client.cookies[COOKIE]
+    # An app over the short-lived settings would purge at its start; only sessions it makes expire.
+    short = backend.settings(session_lifetime=1, login_window=1)
+    add_user(short, "purge-me")
+    with TestClient(create_app(short)) as client:
+        assert login(client, "purge-me") == 200
+        assert login(client, "purge-me", "wrong") == 401  # a throttle counter row too
+        session_id = client.cookies[COOKIE]
+        client.cookies.clear()
+        wait_until_server_expires(client, session_id)
+
+    async def purge_and_count() -> tuple[int, set[str]]:
+        engine = create_engine(live)
+        try:
+            maker = async_sessionmaker(engine)
+            purged = await purge_expired(maker)
+            async with maker() as session:
+                ids = set((await session.scalars(select(SessionRecord.session_id))).all())
+                assert await session.scalar(select(func.count()).select_from(SessionRecord)) == len(ids)
+            return purged, ids
+        finally:
+            await engine.dispose()
+
+    purged, remaining = asyncio.run(purge_and_count())
+    assert purged >= 2
+    assert session_id not in remaining
+    assert kept in remaining

@@ -58,7 +58,9 @@ class Subcommand(Protocol):
 
 def subcommands() -> list[Subcommand]:
     """The commands beside the monitor; the review commands register here."""
-    return []
+    from cpumon.review import review_commands  # noqa: PLC0415 - the review commands import this module
+
+    return review_commands()
 
 
 class _Parser(argparse.ArgumentParser):

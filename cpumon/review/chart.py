@@ -1,0 +1,177 @@
+"""A terminal chart of CPU usage over time, drawn with Rich text (no plotting dependency).
+
+One column per time bucket of the run (the API downsamples in SQL, so a run of any length costs
+one small request): a solid area up to the bucket's average, a light shade up to its maximum
+(so a short spike still shows in a long run), and the threshold as a line across. Empty columns
+between buckets take the next bucket's value — a sample stands for the interval that ends at
+it, the rule the API's time above threshold uses — unless the gap is much longer than the usual
+spacing of samples (the agent was stopped): that stays blank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from cpumon.review.client import Bucket
+from cpumon.review.common import compact_duration
+
+EIGHTHS = " ▁▂▃▄▅▆▇█"
+SHADE = "░"
+AXIS_LABEL_WIDTH = 4
+MARGIN = AXIS_LABEL_WIDTH + 2  # "100 ┤"
+MIN_WIDTH = 10
+DEFAULT_HEIGHT = 10
+GAP_FACTOR = 3.0  # a gap over 3x the usual sample spacing is shown as a gap
+
+
+@dataclass(frozen=True)
+class Column:
+    count: int
+    min_percent: float
+    avg_percent: float
+    max_percent: float
+
+    def merged(self, other: Column) -> Column:
+        count = self.count + other.count
+        avg = (self.avg_percent * self.count + other.avg_percent * other.count) / count if count else 0.0
+        return Column(
+            count=count,
+            min_percent=min(self.min_percent, other.min_percent),
+            avg_percent=avg,
+            max_percent=max(self.max_percent, other.max_percent),
+        )
+
+
+def columns(
+    buckets: Sequence[Bucket], *, first: dt.datetime, last: dt.datetime, width: int, sample_count: int
+) -> list[Column | None]:
+    """The buckets placed on `width` columns of equal time, gaps filled as the module says."""
+    span = max(0.0, (last - first).total_seconds())
+    step = span / width if span > 0 else 1.0
+    placed: list[Column | None] = [None] * width
+    for bucket in buckets:
+        index = min(width - 1, max(0, int((bucket.start - first).total_seconds() / step)))
+        column = Column(bucket.count, bucket.min_percent, bucket.avg_percent, bucket.max_percent)
+        existing = placed[index]
+        placed[index] = column if existing is None else existing.merged(column)
+    spacing = span / (sample_count - 1) if sample_count > 1 else span
+    longest_fill = max(2 * step, GAP_FACTOR * spacing)
+    following: Column | None = None
+    following_at = width
+    for index in range(width - 1, -1, -1):
+        here = placed[index]
+        if here is not None:
+            following, following_at = here, index
+        elif following is not None and (following_at - index) * step <= longest_fill:
+            placed[index] = following
+    return placed
+
+
+def render(
+    buckets: Sequence[Bucket],
+    *,
+    first: dt.datetime,
+    last: dt.datetime,
+    sample_count: int,
+    threshold: float,
+    width: int,
+    height: int = DEFAULT_HEIGHT,
+) -> list[Text]:
+    """The chart as lines of styled text, `width` columns of plot plus the axis labels."""
+    width = max(MIN_WIDTH, width)
+    cols = columns(buckets, first=first, last=last, width=width, sample_count=sample_count)
+    row_size = 100.0 / height
+    threshold_row = min(height - 1, int(threshold / row_size))
+    threshold_char = _threshold_char((threshold - threshold_row * row_size) / row_size)
+    labels = _y_labels(height, row_size, threshold, threshold_row)
+    lines: list[Text] = []
+    for row in range(height - 1, -1, -1):
+        line = Text()
+        label = labels.get(row, "")
+        line.append(f"{label:>{AXIS_LABEL_WIDTH}} ", style="yellow" if row == threshold_row and label else "dim")
+        line.append("┤" if label else "│", style="dim")
+        for column in cols:
+            char, style = _cell(column, row, row_size, threshold, threshold_row)
+            if char == " " and row == threshold_row:
+                char, style = threshold_char, "yellow"
+            line.append(char, style=style)
+        lines.append(line)
+    lines.append(Text(" " * (AXIS_LABEL_WIDTH + 1) + "└" + "─" * width, style="dim"))
+    span = max(0.0, (last - first).total_seconds())
+    lines.append(Text(" " * MARGIN + _x_labels(width, span), style="dim"))
+    return lines
+
+
+def legend(
+    *, threshold: float, width: int, first: dt.datetime, last: dt.datetime, height: int = DEFAULT_HEIGHT
+) -> Text:
+    span = max(0.0, (last - first).total_seconds())
+    per_column = span / max(MIN_WIDTH, width)
+    row_size = 100.0 / height
+    text = Text(" " * MARGIN, style="dim")
+    text.append("█", style="cyan")
+    text.append(" average  ", style="dim")
+    text.append(SHADE, style="cyan dim")
+    text.append(" up to max  ", style="dim")
+    threshold_row = min(height - 1, int(threshold / row_size))
+    text.append(_threshold_char((threshold - threshold_row * row_size) / row_size), style="yellow")
+    text.append(f" threshold {threshold:g} %", style="dim")
+    if span > 0:
+        text.append(f"  1 column ≈ {compact_duration(per_column)}", style="dim")
+    return text
+
+
+def _cell(column: Column | None, row: int, row_size: float, threshold: float, threshold_row: int) -> tuple[str, str]:
+    if column is None:
+        return " ", ""
+    bottom, top = row * row_size, (row + 1) * row_size
+    hot = column.avg_percent > threshold and row >= threshold_row
+    fill = "red" if hot else "cyan"
+    if column.avg_percent >= top:
+        return "█", fill
+    if column.avg_percent > bottom:
+        eighths = round((column.avg_percent - bottom) / row_size * 8)
+        if eighths > 0:
+            return EIGHTHS[eighths], fill
+    if column.max_percent > bottom + row_size / 8:
+        return SHADE, ("red dim" if row >= threshold_row and column.max_percent > threshold else "cyan dim")
+    return " ", ""
+
+
+def _threshold_char(fraction: float) -> str:
+    if fraction < 1 / 3:
+        return "▁"
+    if fraction < 2 / 3:
+        return "─"
+    return "▔"
+
+
+def _y_labels(height: int, row_size: float, threshold: float, threshold_row: int) -> dict[int, str]:
+    labels = {height - 1: "100", 0: "0"}
+    middle = min(height - 1, int(50 / row_size))
+    if abs(middle - threshold_row) > 1:
+        labels[middle] = "50"
+    if threshold_row in {0, height - 1}:
+        labels = {row: text for row, text in labels.items() if row != threshold_row}
+    labels[threshold_row] = f"{threshold:g}"[:AXIS_LABEL_WIDTH]
+    return labels
+
+
+def _x_labels(width: int, span_s: float) -> str:
+    """Elapsed time under the start, the quarters and the end of the axis, where they fit."""
+    chars = [" "] * width
+    ticks = [0, width // 4, width // 2, 3 * width // 4, width - 1]
+    taken_until = -1
+    for position in ticks:
+        label = compact_duration(span_s * position / max(1, width - 1)) if span_s > 0 else "0 s"
+        start = position if position < width - 1 else width - len(label)
+        start = max(0, min(start, width - len(label)))
+        if start < taken_until + 1:
+            continue
+        chars[start : start + len(label)] = label
+        taken_until = start + len(label)
+    return "".join(chars)

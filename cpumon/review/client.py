@@ -1,0 +1,276 @@
+"""The API calls of the review commands, on top of the agent's `ApiClient` (same login, same errors).
+
+Every API failure becomes a one-line `CpumonError` here, so the commands only deal with data:
+a run that is not there (or is another user's) is exit 1, an API that does not answer is exit 4,
+a refused login is exit 3 — the monitor's codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from cpumon.api import ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
+from cpumon.settings import AgentSettings
+
+T = TypeVar("T")
+RUNS = "/api/test-runs"
+LIST_PAGE_MAX = 500  # the API's largest page of runs
+DETAIL_CONCURRENCY = 8  # run summaries fetched at once for a `runs` table
+
+
+class RunNotFoundError(CpumonError):
+    """The run does not exist or belongs to someone else (the API says 404 for both)."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    sample_count: int
+    avg_percent: float | None
+    min_percent: float | None
+    max_percent: float | None
+    first_sample_at: dt.datetime | None
+    last_sample_at: dt.datetime | None
+    threshold_percent: float
+    time_above_threshold_s: float
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Summary:
+        return cls(
+            sample_count=int(body["sample_count"]),
+            avg_percent=_float_or_none(body.get("avg_percent")),
+            min_percent=_float_or_none(body.get("min_percent")),
+            max_percent=_float_or_none(body.get("max_percent")),
+            first_sample_at=_time_or_none(body.get("first_sample_at")),
+            last_sample_at=_time_or_none(body.get("last_sample_at")),
+            threshold_percent=float(body["threshold_percent"]),
+            time_above_threshold_s=float(body["time_above_threshold_s"]),
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    name: str
+    hostname: str
+    interval_s: float | None
+    threshold_percent: float
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    summary: Summary | None = None  # only in the answer for one run
+    raw: dict[str, Any] | None = None  # the API's JSON, for --json
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Run:
+        summary = body.get("summary")
+        return cls(
+            id=str(body["id"]),
+            name=str(body["name"]),
+            hostname=str(body.get("hostname") or ""),
+            interval_s=_float_or_none(body.get("interval_s")),
+            threshold_percent=float(body["threshold_percent"]),
+            started_at=_time(body["started_at"]),
+            ended_at=_time_or_none(body.get("ended_at")),
+            summary=Summary.from_api(summary) if isinstance(summary, dict) else None,
+            raw=body,
+        )
+
+    def duration_s(self, now: dt.datetime | None = None) -> float:
+        """Start to end, or to now while the run is open."""
+        end = self.ended_at or now or dt.datetime.now(dt.UTC)
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class RunPage:
+    items: list[Run]
+    total: int
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One time bucket of /cpu-usage/series."""
+
+    start: dt.datetime
+    count: int
+    min_percent: float
+    avg_percent: float
+    max_percent: float
+
+
+class ReviewClient:
+    """Read-only calls on the caller's runs. Use as `async with ReviewClient.open(settings, password)`."""
+
+    def __init__(self, api: ApiClient, api_url: str) -> None:
+        self.api = api
+        self.api_url = api_url
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: AgentSettings, password: Any) -> AsyncIterator[ReviewClient]:
+        if settings.username is None:  # password_for() has already refused this
+            raise CpumonError("no username")
+        api = ApiClient(
+            settings.api_url,
+            settings.username,
+            password,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+        )
+        try:
+            client = cls(api, settings.api_url)
+            await client.login()
+            yield client
+        finally:
+            await api.aclose()
+
+    async def login(self) -> None:
+        url = self.api_url
+        try:
+            await self.api.login(time_limit=self.api.connect_timeout)
+        except ApiUnauthorizedError:
+            raise AuthenticationError(
+                f"{url} refused the username and password of {self.api.username!r}: "
+                "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
+            ) from None
+        except ApiTransientError as exc:
+            if exc.status_code == 429:
+                wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
+                raise AuthenticationError(
+                    f"{url} refuses logins for now after failed attempts: try again{wait}"
+                ) from None
+            raise _unavailable(url, exc) from None
+        except ApiRejectedError as exc:
+            raise ApiUnavailableError(
+                f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL"
+            ) from None
+
+    # -- runs -----------------------------------------------------------------------------
+    async def list_runs(self, *, limit: int, offset: int = 0) -> RunPage:
+        body = await self._get(RUNS, params={"limit": limit, "offset": offset})
+        return RunPage(items=[Run.from_api(item) for item in body["items"]], total=int(body["total"]))
+
+    async def all_runs(self, *, page_size: int = LIST_PAGE_MAX) -> AsyncIterator[Run]:
+        """Every run of the caller, newest first, page by page."""
+        offset = 0
+        while True:
+            page = await self.list_runs(limit=page_size, offset=offset)
+            for run in page.items:
+                yield run
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
+    async def run(self, run_id: str, *, threshold: float | None = None) -> Run:
+        params = {} if threshold is None else {"threshold": threshold}
+        return Run.from_api(await self._get(f"{RUNS}/{run_id}", params=params, run_id=run_id))
+
+    async def runs_with_summaries(self, runs: list[Run]) -> list[Run]:
+        """The same runs with their summaries (one request per run, a few at a time)."""
+        gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
+
+        async def detail(run: Run) -> Run:
+            async with gate:
+                return await self.run(run.id)
+
+        return list(await asyncio.gather(*(detail(run) for run in runs)))
+
+    async def series(self, run_id: str, points: int) -> list[Bucket]:
+        body = await self._get(f"{RUNS}/{run_id}/cpu-usage/series", params={"points": points}, run_id=run_id)
+        return [
+            Bucket(
+                start=_time(item["start"]),
+                count=int(item["count"]),
+                min_percent=float(item["min_percent"]),
+                avg_percent=float(item["avg_percent"]),
+                max_percent=float(item["max_percent"]),
+            )
+            for item in body["items"]
+        ]
+
+    @asynccontextmanager
+    async def csv(self, run_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The run's CSV as an async iterator of chunks, read as it arrives (never held whole)."""
+        path = f"{RUNS}/{run_id}/cpu-usage.csv"
+        # The agent's client keeps its httpx client private; streaming needs it directly.
+        http: httpx.AsyncClient = self.api._client
+        # No read timeout between chunks beyond the usual one; the whole export may take long.
+        try:
+            async with http.stream("GET", path) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    self._raise_for(response, path, run_id)
+                yield _chunks(response, self.api_url)
+        except httpx.TimeoutException:
+            raise ApiUnavailableError(f"no answer from {self.api_url} within {self.api.request_timeout:g} s") from None
+        except httpx.TransportError as exc:
+            raise ApiUnavailableError(f"the connection to {self.api_url} failed ({type(exc).__name__})") from None
+
+    # -- plumbing -------------------------------------------------------------------------
+    async def _get(self, path: str, *, params: dict[str, Any], run_id: str | None = None) -> Any:
+        query = str(httpx.QueryParams(params))
+        target = f"{path}?{query}" if query else path
+        try:
+            return await self._again_after_login(lambda: self.api._request("GET", target, json=None))
+        except ApiTransientError as exc:
+            raise _unavailable(self.api_url, exc) from None
+        except ApiRejectedError as exc:
+            if run_id is not None and exc.status_code in {400, 404}:
+                raise RunNotFoundError(f"no run {run_id!r} among your runs (see `cpumon runs`)") from None
+            raise CpumonError(f"the API at {self.api_url} refused a request ({exc.message})") from None
+        except (KeyError, TypeError, ValueError):
+            raise CpumonError(f"the API at {self.api_url} answered GET {path} with an unexpected body") from None
+
+    async def _again_after_login(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One more try after a new login when the session has expired under us."""
+        try:
+            return await call()
+        except ApiUnauthorizedError:
+            await self.login()
+            return await call()
+
+    def _raise_for(self, response: httpx.Response, path: str, run_id: str) -> None:
+        status = response.status_code
+        if status in {400, 404}:
+            raise RunNotFoundError(f"no run {run_id!r} among your runs (see `cpumon runs`)")
+        if status == 401:
+            raise AuthenticationError(f"{self.api_url} ended the session: run the command again")
+        if status >= 500 or status == 429:
+            raise ApiUnavailableError(f"the API at {self.api_url} is not available (GET {path} answered {status})")
+        raise CpumonError(f"the API at {self.api_url} refused GET {path} ({status})")
+
+
+async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx.TransportError as exc:
+        raise ApiUnavailableError(
+            f"the export from {api_url} broke off ({type(exc).__name__}): nothing complete was written"
+        ) from None
+
+
+def _unavailable(url: str, exc: ApiError) -> ApiUnavailableError:
+    if isinstance(exc, ApiTransientError) and exc.no_connection:
+        return ApiUnavailableError(f"{exc.message}: check CPUMON_API_URL and that cpumon-server is running")
+    return ApiUnavailableError(f"the API at {url} is not available ({exc.message}): try again later")
+
+
+def _time(value: Any) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _time_or_none(value: Any) -> dt.datetime | None:
+    return None if value is None else _time(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

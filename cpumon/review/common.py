@@ -1,0 +1,93 @@
+"""What the review commands share: running one async session against the API, and how values read."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from cpumon.review.client import ReviewClient
+from cpumon.settings import AgentSettings
+
+T = TypeVar("T")
+WIDEST_PLAIN_TABLE = 10_000
+
+
+def with_client(settings: AgentSettings, work: Callable[[ReviewClient], Awaitable[T]]) -> T:
+    """Log in as the monitor does (same settings, same password rules) and run `work`."""
+    from cpumon.cli import password_for  # noqa: PLC0415 - cpumon.cli imports this package lazily
+
+    password = password_for(settings)
+
+    async def session() -> T:
+        async with ReviewClient.open(settings, password) as client:
+            return await work(client)
+
+    return asyncio.run(session())
+
+
+def interactive(console: Console) -> bool:
+    """A terminal that shows colour and live widgets (not a pipe, a file or TERM=dumb)."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def format_time(when: dt.datetime, console: Console) -> str:
+    """Local time on a terminal; ISO-8601 UTC when piped, so output stays sortable and zone-free."""
+    if interactive(console):
+        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def compact_duration(seconds: float) -> str:
+    """12.3 s, 4m05s, 2h03m04s: short enough for a table cell or an axis label."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def print_table(console: Console, table: Table) -> None:
+    """A box-drawn table on a terminal; piped, plain aligned columns at their natural width (no wrapping)."""
+    if interactive(console):
+        console.print(table)
+        return
+    table.box = None
+    table.pad_edge = False
+    natural = Measurement.get(console, console.options.update_width(WIDEST_PLAIN_TABLE), table).maximum
+    # Console.print(width=...) never goes beyond the console's width (80 on a pipe): widen it for this table.
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table, soft_wrap=False)
+    finally:
+        console.width = width
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Output piped into `head` and the like: a reader that stops early is not an error."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that Python's flush at exit does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def note(console: Console, text: str) -> None:
+    """A remark about the output (not part of it): on the terminal, else on stderr so pipes get only data."""
+    if interactive(console):
+        console.print(text, style="dim", highlight=False)
+    else:
+        print(text, file=sys.stderr)

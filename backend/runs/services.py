@@ -156,11 +156,9 @@ class SampleService:
             }
             for s in samples
         ]
-        inserted = 0
-        table = CpuUsage.__table__
-        for stmt in insert_ignoring_duplicates(table, rows, self._dialect):  # type: ignore[arg-type]
-            result: Any = await self._session.execute(stmt)
-            inserted += result.rowcount
+        stmt = insert_ignoring_duplicates(CpuUsage.__table__, self._dialect)  # type: ignore[arg-type]
+        result: Any = await self._session.execute(stmt, rows)  # executemany: the drivers batch the rows
+        inserted: int = result.rowcount
         await self._session.commit()
         return IngestResult(inserted=inserted, duplicates=len(rows) - inserted)
 

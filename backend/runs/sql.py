@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Executable,
     Float,
     Insert,
     Integer,
@@ -22,9 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, sqlite
 
 from backend.db import UTCDateTime
-
-#: SQLite refuses statements with more than 32,766 bound variables: five per sample row.
-SQLITE_ROWS_PER_STATEMENT = 6_000
 
 
 def seconds_between(
@@ -57,17 +52,24 @@ def as_timestamp(value: dt.datetime) -> ColumnElement[dt.datetime]:
     return literal(value, UTCDateTime())
 
 
-def insert_ignoring_duplicates(table: Table, rows: Sequence[dict[str, Any]], dialect: str) -> Iterator[Executable]:
-    """Multi-row INSERTs that skip rows whose unique key is already stored.
+def insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+    """An INSERT that skips rows whose unique key is already stored, to execute with a list of rows.
 
-    One statement on MySQL/MariaDB (`INSERT IGNORE`); on SQLite, one `INSERT ... ON CONFLICT DO
-    NOTHING` per 6,000 rows to stay under its bound-variable limit. The caller runs them in one
-    transaction, so a batch is stored whole or not at all either way.
+    Run as one executemany, the statement is compiled once and then cached, whatever the batch size
+    (a `.values([...])` statement had to be compiled anew for every batch, rows and all). The
+    drivers batch the rows: aiomysql rewrites it into multi-row `INSERT IGNORE ... VALUES` statements
+    of up to ~1 MB; SQLite steps one prepared statement per row, so its bound-variable limit never
+    applies. The caller runs it in one transaction: a batch is stored whole or not at all.
     """
-    if dialect == "sqlite":
-        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
-            chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
-            yield sqlite.insert(table).values(list(chunk)).on_conflict_do_nothing()
-        return
-    stmt: Insert = mysql.insert(table).values(list(rows)).prefix_with("IGNORE")
-    yield stmt
+    key = (table.name, dialect)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        if dialect == "sqlite":
+            stmt = sqlite.insert(table).on_conflict_do_nothing()
+        else:
+            stmt = mysql.insert(table).prefix_with("IGNORE")
+        _INSERTS[key] = stmt
+    return stmt
+
+
+_INSERTS: dict[tuple[str, str], Insert] = {}

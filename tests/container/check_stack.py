@@ -289,6 +289,14 @@ def build(compose: Compose) -> None:
     REPORT.check(
         out.returncode == 0 and "migrate" in out.stdout, "`cpumon-server --help` runs in the image", out.stderr
     )
+    t0 = time.monotonic()
+    no_db = ["-e", "CPUMON_DATABASE_URL=mysql+aiomysql://u:p@127.0.0.1:9/none", "-e", "CPUMON_MIGRATE_TIMEOUT=4"]
+    out = run(["podman", "run", "--rm", *no_db, API_IMAGE], check=False, quiet=True, timeout=120)
+    REPORT.check(
+        out.returncode != 0 and "giving up" in out.stderr and "retrying" in out.stderr,
+        f"without a database the entrypoint retries, then gives up at its deadline ({time.monotonic() - t0:.0f}s)",
+        out.stdout + out.stderr,
+    )
 
 
 def up(compose: Compose, api: Api, *, redis: bool) -> None:
@@ -322,6 +330,14 @@ def check_non_root(compose: Compose) -> None:
     REPORT.check(not roots, f"no API process runs as root (uid {API_UID})", "\n".join(top))
     uid = run(["podman", "exec", api, "id", "-u"], quiet=True).stdout.strip()
     REPORT.check(uid == API_UID, "podman exec in the API container is not root either", uid)
+    info = json.loads(run(["podman", "inspect", api], quiet=True).stdout)[0]
+    host = info.get("HostConfig", {})
+    REPORT.check(host.get("ReadonlyRootfs") is True, "API root filesystem is read-only", host.get("ReadonlyRootfs"))
+    caps = info.get("EffectiveCaps") or []
+    REPORT.check(not caps, "API container has no capabilities", caps)
+    # /home/cpumon belongs to the API's user: only the read-only root stops this write
+    write = run(["podman", "exec", api, "touch", "/home/cpumon/probe"], check=False, quiet=True)
+    REPORT.check(write.returncode != 0, "API cannot write to its image, not even its home", write.stdout)
 
 
 def check_migrations(compose: Compose) -> None:

@@ -5,12 +5,13 @@ one small request): a solid area up to the bucket's average, a light shade up to
 (so a short spike still shows in a long run), and the threshold as a line across. Empty columns
 between buckets take the next bucket's value — a sample stands for the interval that ends at
 it, the rule the API's time above threshold uses — unless the gap is much longer than the usual
-spacing of samples (the agent was stopped): that stays blank.
+(median) spacing of the buckets (the agent was stopped): that stays blank.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,9 +47,7 @@ class Column:
         )
 
 
-def columns(
-    buckets: Sequence[Bucket], *, first: dt.datetime, last: dt.datetime, width: int, sample_count: int
-) -> list[Column | None]:
+def columns(buckets: Sequence[Bucket], *, first: dt.datetime, last: dt.datetime, width: int) -> list[Column | None]:
     """The buckets placed on `width` columns of equal time, gaps filled as the module says."""
     span = max(0.0, (last - first).total_seconds())
     step = span / width if span > 0 else 1.0
@@ -58,16 +57,13 @@ def columns(
         column = Column(bucket.count, bucket.min_percent, bucket.avg_percent, bucket.max_percent)
         existing = placed[index]
         placed[index] = column if existing is None else existing.merged(column)
-    spacing = span / (sample_count - 1) if sample_count > 1 else span
-    longest_fill = max(2 * step, GAP_FACTOR * spacing)
-    following: Column | None = None
-    following_at = width
-    for index in range(width - 1, -1, -1):
-        here = placed[index]
-        if here is not None:
-            following, following_at = here, index
-        elif following is not None and (following_at - index) * step <= longest_fill:
-            placed[index] = following
+    gaps = sorted((b.start - a.start).total_seconds() for a, b in itertools.pairwise(buckets))
+    usual = gaps[len(gaps) // 2] if gaps else span
+    longest_fill = max(2 * step, GAP_FACTOR * usual)
+    filled = [index for index, column in enumerate(placed) if column is not None]
+    for before, after in itertools.pairwise(filled):
+        if (after - before) * step <= longest_fill:
+            placed[before + 1 : after] = [placed[after]] * (after - before - 1)
     return placed
 
 
@@ -76,14 +72,13 @@ def render(
     *,
     first: dt.datetime,
     last: dt.datetime,
-    sample_count: int,
     threshold: float,
     width: int,
     height: int = DEFAULT_HEIGHT,
 ) -> list[Text]:
     """The chart as lines of styled text, `width` columns of plot plus the axis labels."""
     width = max(MIN_WIDTH, width)
-    cols = columns(buckets, first=first, last=last, width=width, sample_count=sample_count)
+    cols = columns(buckets, first=first, last=last, width=width)
     row_size = 100.0 / height
     threshold_row = min(height - 1, int(threshold / row_size))
     threshold_char = _threshold_char((threshold - threshold_row * row_size) / row_size)
@@ -162,16 +157,20 @@ def _y_labels(height: int, row_size: float, threshold: float, threshold_row: int
 
 
 def _x_labels(width: int, span_s: float) -> str:
-    """Elapsed time under the start, the quarters and the end of the axis, where they fit."""
+    """Elapsed time under the start and the end of the axis, and under its quarters where they fit."""
+
+    def label(position: int) -> str:
+        return compact_duration(span_s * position / max(1, width - 1)) if span_s > 0 else "0 s"
+
     chars = [" "] * width
-    ticks = [0, width // 4, width // 2, 3 * width // 4, width - 1]
-    taken_until = -1
-    for position in ticks:
-        label = compact_duration(span_s * position / max(1, width - 1)) if span_s > 0 else "0 s"
-        start = position if position < width - 1 else width - len(label)
-        start = max(0, min(start, width - len(label)))
-        if start < taken_until + 1:
+    end = label(width - 1)
+    end_start = max(0, width - len(end))
+    chars[end_start:] = end[: width - end_start]
+    free_from = 0
+    for position in (0, width // 4, width // 2, 3 * width // 4):
+        text = label(position)
+        if position < free_from or position + len(text) >= end_start:
             continue
-        chars[start : start + len(label)] = label
-        taken_until = start + len(label)
+        chars[position : position + len(text)] = text
+        free_from = position + len(text) + 1
     return "".join(chars)

@@ -91,7 +91,6 @@ def chart_lines(shown: Shown, *, width: int, height: int) -> list[Text]:
         shown.buckets,
         first=first,
         last=last,
-        sample_count=summary.sample_count,
         threshold=summary.threshold_percent,
         width=width,
         height=height,

@@ -10,7 +10,7 @@ The four tables of DESIGN.md. cpu_usage -> test_runs is ON DELETE CASCADE in the
 from __future__ import annotations
 
 import sqlalchemy as sa
-from advanced_alchemy.types import GUID, DateTimeUTC
+from advanced_alchemy.types import GUID
 from alembic import op
 
 import backend.db
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("id", GUID(length=16), nullable=False),
         sa.Column("session_id", sa.String(length=255), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.Column("expires_at", DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("expires_at", backend.db.UTCDateTime(), nullable=False),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
         sa.UniqueConstraint("session_id", name="uq_sessions_session_id"),

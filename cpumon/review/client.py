@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
 from cpumon.api import ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
@@ -114,7 +115,7 @@ class ReviewClient:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: AgentSettings, password: Any) -> AsyncIterator[ReviewClient]:
+    async def open(cls, settings: AgentSettings, password: SecretStr) -> AsyncIterator[ReviewClient]:
         if settings.username is None:  # password_for() has already refused this
             raise CpumonError("no username")
         api = ApiClient(
@@ -176,11 +177,14 @@ class ReviewClient:
         """The same runs with their summaries (one request per run, a few at a time)."""
         gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
 
-        async def detail(run: Run) -> Run:
+        async def detail(run: Run) -> Run | None:
             async with gate:
-                return await self.run(run.id)
+                try:
+                    return await self.run(run.id)
+                except RunNotFoundError:
+                    return None  # deleted since it was listed
 
-        return list(await asyncio.gather(*(detail(run) for run in runs)))
+        return [run for run in await asyncio.gather(*(detail(run) for run in runs)) if run is not None]
 
     async def series(self, run_id: str, points: int) -> list[Bucket]:
         body = await self._get(f"{RUNS}/{run_id}/cpu-usage/series", params={"points": points}, run_id=run_id)

@@ -39,10 +39,10 @@ def interactive(console: Console) -> bool:
     return console.is_terminal and not console.is_dumb_terminal
 
 
-def format_time(when: dt.datetime, console: Console) -> str:
+def format_time(when: dt.datetime, console: Console, *, seconds: bool = True) -> str:
     """Local time on a terminal; ISO-8601 UTC when piped, so output stays sortable and zone-free."""
     if interactive(console):
-        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

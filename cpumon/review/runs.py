@@ -9,12 +9,21 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from cpumon.report import format_percent, plural
 from cpumon.review.client import LIST_PAGE_MAX, ReviewClient, Run
-from cpumon.review.common import compact_duration, format_time, note, print_table, reader_may_leave, with_client
+from cpumon.review.common import (
+    compact_duration,
+    format_time,
+    interactive,
+    note,
+    print_table,
+    reader_may_leave,
+    with_client,
+)
 from cpumon.review.resolve import short_ids
 from cpumon.settings import AgentSettings
 
@@ -50,7 +59,7 @@ class RunsCommand:
             elif not runs:
                 note(console, "no runs yet: start one with `cpumon`")
             else:
-                print_table(console, runs_table(runs, console))
+                print_table(console, fitting_table(runs, console))
                 if len(runs) < total:
                     note(console, f"newest {len(runs)} of {plural(total, 'run')}: --limit N or --all for more")
         return 0
@@ -73,17 +82,49 @@ def as_json(run: Run) -> dict[str, Any]:
     return body
 
 
-def runs_table(runs: list[Run], console: Console, *, now: dt.datetime | None = None) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    table.add_column("id", no_wrap=True, style="cyan")
-    table.add_column("name", overflow="ellipsis", min_width=8, max_width=40)
-    table.add_column("host", overflow="ellipsis", min_width=4, max_width=24)
-    table.add_column("started", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("samples", justify="right", no_wrap=True)
-    table.add_column("avg", justify="right", no_wrap=True)
-    table.add_column("max", justify="right", no_wrap=True)
-    table.add_column("above threshold", justify="right", no_wrap=True)
+OPTIONAL_COLUMNS = ("host", "started")  # left out, in this order, when a terminal is too narrow
+NAME_FITS = 14
+NAME_MAX = 40
+WIDEST = 10_000
+
+
+def fitting_table(runs: list[Run], console: Console) -> Table:
+    """The runs table; on a narrow terminal without host, then start, rather than cropping figures."""
+    if not interactive(console):
+        return runs_table(runs, console)  # piped: every column, at its natural width
+    wide = console.options.update_width(WIDEST)
+    for last in range(len(OPTIONAL_COLUMNS) + 1):
+        without = frozenset(OPTIONAL_COLUMNS[:last])
+        # Fits if it does with names folded to NAME_FITS characters (the other columns never wrap).
+        narrowed = runs_table(runs, console, without=without, name_width=NAME_FITS)
+        if Measurement.get(console, wide, narrowed).maximum <= console.width:
+            break
+    return runs_table(runs, console, without=without)
+
+
+def runs_table(
+    runs: list[Run],
+    console: Console,
+    *,
+    now: dt.datetime | None = None,
+    without: frozenset[str] = frozenset(),
+    name_width: int = NAME_MAX,
+) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
+    columns: list[tuple[str, dict[str, Any]]] = [
+        ("id", {"no_wrap": True, "style": "cyan"}),
+        ("name", {"overflow": "fold", "min_width": 10, "max_width": name_width}),
+        ("host", {"overflow": "ellipsis", "min_width": 8, "max_width": 24}),
+        ("started", {"no_wrap": True}),
+        ("duration", {"justify": "right", "no_wrap": True}),
+        ("samples", {"justify": "right", "no_wrap": True}),
+        ("avg", {"justify": "right", "no_wrap": True}),
+        ("max", {"justify": "right", "no_wrap": True}),
+        ("above threshold", {"justify": "right", "no_wrap": True}),
+    ]
+    for header, options in columns:
+        if header not in without:
+            table.add_column(header, **options)
     ids = short_ids([run.id for run in runs])
     for run in runs:
         summary = run.summary
@@ -91,17 +132,23 @@ def runs_table(runs: list[Run], console: Console, *, now: dt.datetime | None = N
             Text(compact_duration(run.duration_s(now))) if run.ended_at is not None else Text("running", style="yellow")
         )
         if summary is None:
-            cells: list[Text | str] = ["-", "-", "-", "-"]
+            figures: list[Text | str] = ["-", "-", "-", "-"]
         else:
             hot = summary.max_percent is not None and summary.max_percent > summary.threshold_percent
             above = compact_duration(summary.time_above_threshold_s)
-            cells = [
+            figures = [
                 f"{summary.sample_count:,}",
                 format_percent(summary.avg_percent),
                 Text(format_percent(summary.max_percent), style="red" if hot else ""),
                 Text(f"{above} > {summary.threshold_percent:g} %", style="red" if hot else "dim"),
             ]
-        table.add_row(
-            ids[run.id], Text(run.name), Text(run.hostname), format_time(run.started_at, console), duration, *cells
-        )
+        cells: dict[str, Text | str] = {
+            "id": ids[run.id],
+            "name": Text(run.name),
+            "host": Text(run.hostname),
+            "started": format_time(run.started_at, console, seconds=False),
+            "duration": duration,
+        }
+        optional = [value for header, value in cells.items() if header not in without]
+        table.add_row(*optional, *figures)
     return table

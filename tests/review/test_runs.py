@@ -94,6 +94,7 @@ def test_all_pages_through_every_run(seeded: Seeded) -> None:
     settings = load_settings({"api_url": seeded.server.url, "username": USERNAME, "password": PASSWORD})
 
     async def listed() -> list[str]:
+        assert settings.password is not None
         async with ReviewClient.open(settings, settings.password) as client:
             return [run.id async for run in client.all_runs(page_size=2)]
 

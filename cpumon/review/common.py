@@ -63,6 +63,7 @@ def print_table(console: Console, table: Table) -> None:
         return
     table.box = None
     table.pad_edge = False
+    table.collapse_padding = False  # two spaces between columns: names may hold one
     natural = Measurement.get(console, console.options.update_width(WIDEST_PLAIN_TABLE), table).maximum
     # Console.print(width=...) never goes beyond the console's width (80 on a pipe): widen it for this table.
     width = console.width

@@ -20,7 +20,8 @@ SOURCES = ["cpumon", "backend", "database", "tests", "noxfile.py"]
 def tests(session: nox.Session) -> None:
     """Run the test suite (SQLite always; MariaDB/Redis when CPUMON_TEST_*_URL are set)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    # One worker per core: the suite is mostly waiting on databases and subprocesses.
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -72,3 +73,15 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the packages."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: the real cpumon-server on MariaDB and SQLite, driven by bench/ (see bench/README.md).
+
+    `nox -s bench` runs every workload twice (about 10 minutes) and writes bench/results/<date>-<host>.json;
+    `nox -s bench -- --smoke` is a short run (a few seconds per workload) that writes nothing. MariaDB must
+    be up as in .ci/run (CPUMON_BENCH_MYSQL_URL points elsewhere; `--db sqlite` skips it).
+    """
+    session.install("-e", ".[test]", "py-spy")
+    session.run("python", "-m", "bench", *session.posargs)

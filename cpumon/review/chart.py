@@ -1,8 +1,8 @@
 """A terminal chart of CPU usage over time, drawn with Rich text (no plotting dependency).
 
 One column per time bucket of the run (the API downsamples in SQL, so a run of any length costs
-one small request): a solid area up to the bucket's average, a light shade up to its maximum
-(so a short spike still shows in a long run), and the threshold as a line across. Empty columns
+one small request): a solid area up to the bucket's average, a dot at its maximum (so a short
+spike still shows in a long run), and the threshold as a line across. Empty columns
 between buckets take the next bucket's value — a sample stands for the interval that ends at
 it, the rule the API's time above threshold uses — unless the gap is much longer than the usual
 (median) spacing of the buckets (the agent was stopped): that stays blank.
@@ -21,7 +21,7 @@ from cpumon.review.client import Bucket
 from cpumon.review.common import compact_duration
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
-SHADE = "░"
+PEAK = "·"
 AXIS_LABEL_WIDTH = 4
 MARGIN = AXIS_LABEL_WIDTH + 2  # "100 ┤"
 MIN_WIDTH = 10
@@ -90,7 +90,7 @@ def render(
         line.append(f"{label:>{AXIS_LABEL_WIDTH}} ", style="yellow" if row == threshold_row and label else "dim")
         line.append("┤" if label else "│", style="dim")
         for column in cols:
-            char, style = _cell(column, row, row_size, threshold, threshold_row)
+            char, style = _cell(column, row, height, threshold, threshold_row)
             if char == " " and row == threshold_row:
                 char, style = threshold_char, "yellow"
             line.append(char, style=style)
@@ -110,8 +110,8 @@ def legend(
     text = Text(" " * MARGIN, style="dim")
     text.append("█", style="cyan")
     text.append(" average  ", style="dim")
-    text.append(SHADE, style="cyan dim")
-    text.append(" up to max  ", style="dim")
+    text.append(PEAK, style="cyan")
+    text.append(" max  ", style="dim")
     threshold_row = min(height - 1, int(threshold / row_size))
     text.append(_threshold_char((threshold - threshold_row * row_size) / row_size), style="yellow")
     text.append(f" threshold {threshold:g} %", style="dim")
@@ -120,7 +120,8 @@ def legend(
     return text
 
 
-def _cell(column: Column | None, row: int, row_size: float, threshold: float, threshold_row: int) -> tuple[str, str]:
+def _cell(column: Column | None, row: int, rows: int, threshold: float, threshold_row: int) -> tuple[str, str]:
+    row_size = 100.0 / rows
     if column is None:
         return " ", ""
     bottom, top = row * row_size, (row + 1) * row_size
@@ -132,8 +133,10 @@ def _cell(column: Column | None, row: int, row_size: float, threshold: float, th
         eighths = round((column.avg_percent - bottom) / row_size * 8)
         if eighths > 0:
             return EIGHTHS[eighths], fill
-    if column.max_percent > bottom + row_size / 8:
-        return SHADE, ("red dim" if row >= threshold_row and column.max_percent > threshold else "cyan dim")
+    above_average = column.max_percent > column.avg_percent
+    if above_average and bottom < column.max_percent and (column.max_percent < top or row == rows - 1):
+        # The maximum, as a dot in its row: a short spike still shows in a long run.
+        return PEAK, ("red" if column.max_percent > threshold else "cyan")
     return " ", ""
 
 

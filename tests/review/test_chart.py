@@ -37,15 +37,15 @@ def test_buckets_sharing_a_column_are_merged_by_count() -> None:
     assert merged == Column(4, 10, 40, 90)
 
 
-def test_average_is_solid_max_is_shaded_and_the_threshold_a_line() -> None:
+def test_average_is_solid_max_is_a_dot_and_the_threshold_a_line() -> None:
     buckets = [_bucket(0, 45, peak=95), _bucket(1, 45, peak=95)]
     lines = render(buckets, first=T0, last=T0 + dt.timedelta(seconds=1), threshold=80, width=10, height=10)
     plot = [line.plain[6:] for line in lines[:10]]  # top row first, without the axis
     assert plot[9 - 0] == "█" * 10  # 0-10 %
     assert plot[9 - 4] == "▄" * 10  # 40-50 %: the average ends half way up
-    assert plot[9 - 7] == "░" * 10  # 70-80 %: up to the max
-    assert plot[9 - 8] == "░" * 10  # the max covers the threshold row
-    assert plot[9 - 9] == "░" * 10
+    assert plot[9 - 7] == " " * 10  # 70-80 %: nothing between the average and the max
+    assert plot[9 - 8] == "▁" * 10  # 80 % is the bottom edge of the 80-90 % row
+    assert plot[9 - 9] == "·" * 10  # 90-100 %: the max
     no_peak = render(
         [_bucket(0, 45), _bucket(1, 45)],
         first=T0,
@@ -53,7 +53,8 @@ def test_average_is_solid_max_is_shaded_and_the_threshold_a_line() -> None:
         threshold=80,
         width=10,
     )
-    assert no_peak[9 - 8].plain == "  80 ┤" + "▁" * 10  # 80 % is the bottom edge of the 80-90 % row
+    assert no_peak[9 - 8].plain == "  80 ┤" + "▁" * 10
+    assert "·" not in "".join(line.plain for line in no_peak), "no dot where the max is the average"
     wide = render(buckets, first=T0, last=T0 + dt.timedelta(seconds=1), threshold=80, width=40)
     assert re.findall(r"\S+ s", wide[-1].plain) == ["0.0 s", "0.3 s", "0.5 s", "1.0 s"]  # 0.8 s would touch the end
 

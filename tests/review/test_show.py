@@ -68,7 +68,7 @@ def test_big_run_is_charted_from_the_series_without_loading_every_sample(seeded:
     assert len(rows) == 8
     # Uniformly spread values: every column averages about 50 % and reaches a max near 100 %.
     assert all(row.strip() for row in rows[4:]), "every column is filled up to the average"
-    assert "░" in rows[0], "the maximum shows above the average"
+    assert "·" in rows[0], "the maximum shows above the average"
 
 
 def test_latest_is_the_newest_run_and_an_open_run_says_running(seeded: Seeded, env: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
@@ -86,19 +87,70 @@ class StoreSessionBackend(_FixedLifetimeSessions):
 
 
 class DatabaseSessionBackend(_FixedLifetimeSessions, SQLAlchemyAsyncSessionBackend):
-    """Sessions in the `sessions` table through advanced-alchemy's backend, read without renewing."""
+    """Sessions in the `sessions` table through advanced-alchemy's backend, read without renewing.
+
+    The row is read on the request's own database session, whose connection the handler then uses
+    anyway: no second pool checkout (with its ping and two rollbacks) on every request. Before a
+    write (login, logout), the request's session is rolled back, which returns its connection to the
+    pool; the plugin would close it uncommitted a moment later anyway. So a login never waits for a
+    second connection while holding one, which deadlocked a full pool under concurrent logins.
+    """
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        token = _CONNECTION.set(connection)
+        try:
+            return await super().load_from_connection(connection)
+        finally:
+            _CONNECTION.reset(token)
+
+    async def store_in_message(
+        self,
+        scope_session: ScopeSession,
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        token = _CONNECTION.set(connection)
+        try:
+            await super().store_in_message(scope_session, message, connection)
+        finally:
+            _CONNECTION.reset(token)
+
+    def _request_db(self) -> AsyncSession | None:
+        connection = _CONNECTION.get()
+        return None if connection is None else self.alchemy.provide_session(connection.app.state, connection.scope)
 
     async def get(self, /, session_id: str, store: Store) -> bytes | None:
         now = dt.datetime.now(dt.UTC)
-        async with self.alchemy.get_session() as db_session:
-            result = await db_session.execute(
-                select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == session_id[:255])
-            )
-            row = result.first()
+        stmt = select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == session_id[:255])
+        request_db = self._request_db()
+        if request_db is not None:
+            row = (await request_db.execute(stmt)).first()
+        else:
+            async with self.alchemy.get_session() as db_session:
+                row = (await db_session.execute(stmt)).first()
         if row is None:
             return None
         data, expires_at = row
         return data if expires_at > now else None
+
+    async def set(self, /, session_id: str, data: bytes, store: Store) -> None:
+        await self._release_request_db()
+        await super().set(session_id, data, store)
+
+    async def delete(self, /, session_id: str, store: Store) -> None:
+        await self._release_request_db()
+        await super().delete(session_id, store)
+
+    async def _release_request_db(self) -> None:
+        request_db = self._request_db()
+        if request_db is not None:
+            await request_db.rollback()
+
+
+#: The connection whose session is being loaded or stored (set around those two calls only).
+_CONNECTION: ContextVar[ASGIConnection[Any, Any, Any, Any] | None] = ContextVar(
+    "cpumon_session_connection", default=None
+)
 
 
 #: How often the database backend deletes expired sessions and throttle counters.

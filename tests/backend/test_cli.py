@@ -85,7 +85,10 @@ def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
     url = "mysql+aiomysql://root@127.0.0.1:9/cpumon"
     result = run(["migrate"], {**env, "CPUMON_DATABASE_URL": url, "CPUMON_DATABASE_CONNECT_TIMEOUT": "1"})
     assert result.returncode == 1
-    assert "cannot reach the database" in result.stderr
+    assert result.stderr.strip() == (
+        "cpumon-server: cannot use the database: Can't connect to MySQL server on '127.0.0.1' (error 2003); "
+        "check CPUMON_DATABASE_URL"
+    )
     assert "Traceback" not in result.stderr
 
 

@@ -61,15 +61,14 @@ class ExportCommand:
             run = await resolve_run(client, args.run)
             expected = run.summary.sample_count if run.summary else 0
             with _destination(target) as sink, _progress(stderr, show_progress, expected) as advance:
-                rows, size = 0, 0
+                lines, size = 0, 0
                 async with client.csv(run.id) as chunks:
                     async for chunk in chunks:
                         sink.write(chunk)
                         size += len(chunk)
-                        lines = chunk.count(b"\n")
-                        rows += lines
-                        advance(lines)
-                rows = max(0, rows - 1)  # the header line
+                        before, lines = lines, lines + chunk.count(b"\n")
+                        advance(max(0, lines - 1) - max(0, before - 1))  # rows, not counting the header
+                rows = max(0, lines - 1)
                 if run.ended_at is not None and rows < expected:
                     raise CpumonError(f"the export ended early: {rows:,} of {expected:,} samples; try again")
             return run.name, rows, size
@@ -125,7 +124,7 @@ def _progress(console: Console, shown: bool, total: int) -> Iterator[Callable[[i
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("export", total=total + 1)  # + the header line
+        task = progress.add_task("export", total=total)
         yield lambda rows: progress.advance(task, rows)
 
 

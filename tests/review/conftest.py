@@ -6,6 +6,7 @@ The server and its template database come from the end-to-end fixtures (tests/e2
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -147,38 +148,62 @@ def big_values(n: int) -> list[float]:
     return [((k * 7919) % 1000) / 10 for k in range(n)]
 
 
-@pytest.fixture(scope="session")
-def seeded(tmp_path_factory: pytest.TempPathFactory, server_database: Path) -> Iterator[Seeded]:
-    """A server with five runs of known samples (newest first): open, known, empty, small, big."""
-    root = tmp_path_factory.mktemp("review-server")
+@contextlib.contextmanager
+def _server(root: Path, template: Path) -> Iterator[tuple[ServerProcess, httpx.Client]]:
+    """A server over a copy of the template database, and a client logged in to it."""
     database = root / "cpumon.db"
-    database.write_bytes(server_database.read_bytes())
+    database.write_bytes(template.read_bytes())
     server = ServerProcess(database=database, log_path=root / "server.log")
     server.start()
     try:
-        result = Seeded(server)
         with httpx.Client(base_url=server.url, timeout=60.0) as http:
             http.post("/api/auth/login", json={"username": USERNAME, "password": PASSWORD}).raise_for_status()
-            day = dt.timedelta(days=1)
-            result.runs["big"] = _seed(
-                http, "big", big_values(BIG_SAMPLES), started_at=T0, interval_s=0.01, threshold=75.0
-            )
-            result.runs["small"] = _seed(
-                http, "small", big_values(SMALL_SAMPLES), started_at=T0 + day, interval_s=0.01, threshold=75.0
-            )
-            result.runs["empty"] = _seed(http, "empty", [], started_at=T0 + 2 * day)
-            result.runs["known"] = _seed(http, "known", KNOWN_VALUES, started_at=T0 + 3 * day, threshold=50.0)
-            result.runs["open"] = _seed(
-                http, "still open", [85.0, 95.0, 20.0], started_at=T0 + 4 * day, threshold=80.0, finish=False
-            )
-        yield result
+            yield server, http
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory, server_database: Path) -> Iterator[Seeded]:
+    """A server with four runs of known samples (newest first): open, known, empty, small."""
+    with _server(tmp_path_factory.mktemp("review-server"), server_database) as (server, http):
+        result = Seeded(server)
+        day = dt.timedelta(days=1)
+        result.runs["small"] = _seed(
+            http, "small", big_values(SMALL_SAMPLES), started_at=T0 + day, interval_s=0.01, threshold=75.0
+        )
+        result.runs["empty"] = _seed(http, "empty", [], started_at=T0 + 2 * day)
+        result.runs["known"] = _seed(http, "known", KNOWN_VALUES, started_at=T0 + 3 * day, threshold=50.0)
+        result.runs["open"] = _seed(
+            http, "still open", [85.0, 95.0, 20.0], started_at=T0 + 4 * day, threshold=80.0, finish=False
+        )
+        yield result
+
+
+@pytest.fixture(scope="session")
+def big_seeded(tmp_path_factory: pytest.TempPathFactory, server_database: Path) -> Iterator[Seeded]:
+    """A server of its own with one 200,000-sample run ("big") and one of 1,000 ("small").
+
+    Its own, so that only the tests that need the big run pay for it (about 10-20 s of uploads);
+    they carry the xdist group "review-big" so that `--dist loadgroup` seeds it once.
+    """
+    with _server(tmp_path_factory.mktemp("review-big-server"), server_database) as (server, http):
+        result = Seeded(server)
+        result.runs["big"] = _seed(http, "big", big_values(BIG_SAMPLES), started_at=T0, interval_s=0.01, threshold=75.0)
+        result.runs["small"] = _seed(
+            http, "small", big_values(SMALL_SAMPLES), started_at=T0 + dt.timedelta(days=1), interval_s=0.01
+        )
+        yield result
 
 
 @pytest.fixture
 def env(seeded: Seeded, tmp_path: Path) -> dict[str, str]:
     return seeded.env(tmp_path)
+
+
+@pytest.fixture
+def big_env(big_seeded: Seeded, tmp_path: Path) -> dict[str, str]:
+    return big_seeded.env(tmp_path)
 
 
 def peak_rss_kib(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import PASSWORD, USERNAME
 from tests.review.conftest import BIG_SAMPLES, SMALL_SAMPLES, Seeded, cpumon_command, peak_rss_kib, run_cpumon
@@ -16,6 +17,8 @@ from tests.review.conftest import BIG_SAMPLES, SMALL_SAMPLES, Seeded, cpumon_com
 # The 200,000-row CSV is ~10 MB: holding it (as bytes, let alone parsed) would raise the peak by
 # more than this. Streaming keeps the two exports' peaks within noise of each other.
 FLAT_RSS_KIB = 4 * 1024
+
+pytestmark = pytest.mark.e2e
 
 
 def _stored_rows(seeded: Seeded, run_id: str) -> list[dict[str, Any]]:
@@ -44,21 +47,22 @@ def _assert_csv_matches(text: str, stored: list[dict[str, Any]]) -> None:
         assert float(cpu_percent) == row["cpu_percent"]
 
 
+@pytest.mark.xdist_group("review-big")
 def test_export_of_a_200k_run_matches_the_stored_rows_in_flat_memory(
-    seeded: Seeded, env: dict[str, str], tmp_path: Path
+    big_seeded: Seeded, big_env: dict[str, str], tmp_path: Path
 ) -> None:
-    big, small = seeded.runs["big"], seeded.runs["small"]
+    big, small = big_seeded.runs["big"], big_seeded.runs["small"]
     peaks: dict[str, int] = {}
     for key, run in (("small", small), ("big", big)):
         workdir = tmp_path / key
         workdir.mkdir()
-        code, peaks[key] = peak_rss_kib(cpumon_command("export", run.id, "-o", "out.csv"), env, workdir)
+        code, peaks[key] = peak_rss_kib(cpumon_command("export", run.id, "-o", "out.csv"), big_env, workdir)
         assert code == 0, (workdir / "stderr").read_text()
         assert "\x1b" not in (workdir / "stderr").read_text()
     assert peaks["big"] - peaks["small"] < FLAT_RSS_KIB, peaks
 
     text = (tmp_path / "big" / "out.csv").read_text()
-    stored = _stored_rows(seeded, big.id)
+    stored = _stored_rows(big_seeded, big.id)
     assert len(stored) == BIG_SAMPLES
     _assert_csv_matches(text, stored)
     # and the stored rows are what was sent

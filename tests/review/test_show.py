@@ -9,6 +9,8 @@ import pytest
 from cpumon.report import format_duration
 from tests.review.conftest import KNOWN_VALUES, Seeded, run_cpumon
 
+pytestmark = pytest.mark.e2e
+
 CHART_ROWS = 10
 
 
@@ -56,9 +58,12 @@ def test_summary_and_chart_of_a_ten_sample_run(seeded: Seeded, env: dict[str, st
     assert "threshold 50 %" in result.stdout
 
 
-def test_big_run_is_charted_from_the_series_without_loading_every_sample(seeded: Seeded, env: dict[str, str]) -> None:
-    big = seeded.runs["big"]
-    result = run_cpumon(env, "show", big.id[:13], "--above", "90", "--height", "8")
+@pytest.mark.xdist_group("review-big")
+def test_big_run_is_charted_from_the_series_without_loading_every_sample(
+    big_seeded: Seeded, big_env: dict[str, str]
+) -> None:
+    big = big_seeded.runs["big"]
+    result = run_cpumon(big_env, "show", big.id[:13], "--above", "90", "--height", "8")
     assert result.returncode == 0, result.stderr
     summary = _summary(result.stdout)
     assert summary["Samples"] == "200,000"

@@ -13,6 +13,8 @@ import pytest
 
 from tests.review.conftest import COMMAND_TIMEOUT_S, SMALL_SAMPLES, Seeded, cpumon_command
 
+pytestmark = pytest.mark.e2e
+
 
 def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run with stdout and stderr on a pseudo-terminal; its exit code and everything it wrote."""

@@ -47,6 +47,9 @@ class AuthController(Controller):
         dummy_hash: NamedDependency[str],
     ) -> UserRead:
         data: LoginRequest = await read_body(request, LoginRequest)
+        # The session middleware may have read the caller's old session on this request's connection;
+        # hand it back before the throttle takes one of its own (see UserService.authenticate).
+        await users_service.repository.session.rollback()
         keys = throttle.keys(data.username, request.client.host if request.client else "unknown")
         wait = await throttle.retry_after(keys)
         if wait is not None:

@@ -23,6 +23,11 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         and take the same time: the answer's timing does not tell which usernames exist.
         """
         user = await self.get_one_or_none(username=username)
+        # Hand the connection back (read only: nothing to commit; expire_on_commit is off, so `user`
+        # stays loaded) before the ~0.2 s bcrypt check and before the login throttle and the session
+        # store take connections of their own: a login never holds one while waiting for another,
+        # which deadlocked a full pool under concurrent logins.
+        await self.repository.session.commit()
         matches = await verify_password(password, user.password_hash if user else dummy_hash)
         return user if user is not None and matches else None
 

@@ -155,8 +155,7 @@ class ReviewClient:
 
     # -- runs -----------------------------------------------------------------------------
     async def list_runs(self, *, limit: int, offset: int = 0) -> RunPage:
-        body = await self._get(RUNS, params={"limit": limit, "offset": offset})
-        return RunPage(items=[Run.from_api(item) for item in body["items"]], total=int(body["total"]))
+        return await self._get(RUNS, {"limit": limit, "offset": offset}, _run_page)
 
     async def all_runs(self, *, page_size: int = LIST_PAGE_MAX) -> AsyncIterator[Run]:
         """Every run of the caller, newest first, page by page."""
@@ -171,7 +170,7 @@ class ReviewClient:
 
     async def run(self, run_id: str, *, threshold: float | None = None) -> Run:
         params = {} if threshold is None else {"threshold": threshold}
-        return Run.from_api(await self._get(f"{RUNS}/{run_id}", params=params, run_id=run_id))
+        return await self._get(f"{RUNS}/{run_id}", params, Run.from_api, run_id=run_id)
 
     async def runs_with_summaries(self, runs: list[Run]) -> list[Run]:
         """The same runs with their summaries (one request per run, a few at a time)."""
@@ -187,17 +186,7 @@ class ReviewClient:
         return [run for run in await asyncio.gather(*(detail(run) for run in runs)) if run is not None]
 
     async def series(self, run_id: str, points: int) -> list[Bucket]:
-        body = await self._get(f"{RUNS}/{run_id}/cpu-usage/series", params={"points": points}, run_id=run_id)
-        return [
-            Bucket(
-                start=_time(item["start"]),
-                count=int(item["count"]),
-                min_percent=float(item["min_percent"]),
-                avg_percent=float(item["avg_percent"]),
-                max_percent=float(item["max_percent"]),
-            )
-            for item in body["items"]
-        ]
+        return await self._get(f"{RUNS}/{run_id}/cpu-usage/series", {"points": points}, _buckets, run_id=run_id)
 
     @asynccontextmanager
     async def csv(self, run_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -205,7 +194,6 @@ class ReviewClient:
         path = f"{RUNS}/{run_id}/cpu-usage.csv"
         # The agent's client keeps its httpx client private; streaming needs it directly.
         http: httpx.AsyncClient = self.api._client
-        # No read timeout between chunks beyond the usual one; the whole export may take long.
         try:
             async with http.stream("GET", path) as response:
                 if response.status_code >= 300:
@@ -218,11 +206,15 @@ class ReviewClient:
             raise ApiUnavailableError(f"the connection to {self.api_url} failed ({type(exc).__name__})") from None
 
     # -- plumbing -------------------------------------------------------------------------
-    async def _get(self, path: str, *, params: dict[str, Any], run_id: str | None = None) -> Any:
+    async def _get(
+        self, path: str, params: dict[str, Any], parse: Callable[[Any], T], *, run_id: str | None = None
+    ) -> T:
+        """GET `path` and `parse` its JSON; every failure as a one-line CpumonError."""
         query = str(httpx.QueryParams(params))
         target = f"{path}?{query}" if query else path
         try:
-            return await self._again_after_login(lambda: self.api._request("GET", target, json=None))
+            body = await self._again_after_login(lambda: self.api._request("GET", target, json=None))
+            return parse(body)
         except ApiTransientError as exc:
             raise _unavailable(self.api_url, exc) from None
         except ApiRejectedError as exc:
@@ -249,6 +241,23 @@ class ReviewClient:
         if status >= 500 or status == 429:
             raise ApiUnavailableError(f"the API at {self.api_url} is not available (GET {path} answered {status})")
         raise CpumonError(f"the API at {self.api_url} refused GET {path} ({status})")
+
+
+def _run_page(body: Any) -> RunPage:
+    return RunPage(items=[Run.from_api(item) for item in body["items"]], total=int(body["total"]))
+
+
+def _buckets(body: Any) -> list[Bucket]:
+    return [
+        Bucket(
+            start=_time(item["start"]),
+            count=int(item["count"]),
+            min_percent=float(item["min_percent"]),
+            avg_percent=float(item["avg_percent"]),
+            max_percent=float(item["max_percent"]),
+        )
+        for item in body["items"]
+    ]
 
 
 async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes]:

@@ -12,6 +12,8 @@ from cpumon.review.client import ReviewClient, Run, RunNotFoundError
 LATEST = "latest"
 RUN_HELP = "a run id, a unique prefix of one (as `cpumon runs` shows it), or `latest`"
 SHOWN_CANDIDATES = 3
+# This many hex digits hold a run id's creation time to the millisecond and one random digit.
+NEARLY_UNIQUE = 13
 _HEX = frozenset(string.hexdigits.lower())
 
 
@@ -53,24 +55,20 @@ def _is_full_id(text: str) -> bool:
     return True
 
 
-def short_ids(ids: list[str], *, minimum: int = 8) -> dict[str, str]:
-    """The shortest prefix (at least `minimum` characters of the id) that tells each id from the others given.
+def short_ids(ids: list[str], *, among: list[str] | None = None, minimum: int = 8) -> dict[str, str]:
+    """For each of `ids`, its shortest prefix (at least `minimum` hex digits) that no other id of `among` shares.
 
     Run ids are UUIDv7: their first 12 hex digits are the creation time in ms, so runs started close
     together share long prefixes; the prefix grows as far as needed, never beyond the full id.
     """
     keys = {run_id: normalise(run_id) for run_id in ids}
-    ordered = sorted(keys.values())
+    ordered = sorted(set(keys.values()) | {normalise(run_id) for run_id in among or ()})
     shared: dict[str, int] = dict.fromkeys(ordered, 0)
     for left, right in itertools.pairwise(ordered):
         common = _common_length(left, right)
         shared[left] = max(shared[left], common)
         shared[right] = max(shared[right], common)
-    result: dict[str, str] = {}
-    for run_id, key in keys.items():
-        hex_digits = max(minimum, shared[key] + 1)
-        result[run_id] = _prefix_of(run_id, hex_digits)
-    return result
+    return {run_id: _prefix_of(run_id, max(minimum, shared[key] + 1)) for run_id, key in keys.items()}
 
 
 def _common_length(left: str, right: str) -> int:

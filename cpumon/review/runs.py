@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from rich import box
@@ -24,10 +25,11 @@ from cpumon.review.common import (
     reader_may_leave,
     with_client,
 )
-from cpumon.review.resolve import short_ids
+from cpumon.review.resolve import NEARLY_UNIQUE, short_ids
 from cpumon.settings import AgentSettings
 
 DEFAULT_LIMIT = 20
+IDS_FETCHED_UP_TO = 5_000  # more runs: ids shown with NEARLY_UNIQUE digits, not checked against all
 
 
 def _limit(text: str) -> int:
@@ -52,28 +54,47 @@ class RunsCommand:
         parser.add_argument("--json", action="store_true", help="JSON for scripts: a list of runs with summaries")
 
     def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
-        runs, total = with_client(settings, lambda client: fetch(client, limit=args.limit, every=args.all))
+        listing = with_client(settings, lambda client: fetch(client, limit=args.limit, every=args.all))
+        runs, total = listing.runs, listing.total
         with reader_may_leave():
             if args.json:
                 print(json.dumps([as_json(run) for run in runs], indent=2), file=console.file)
             elif not runs:
                 note(console, "no runs yet: start one with `cpumon`")
             else:
-                print_table(console, fitting_table(runs, console))
+                print_table(console, fitting_table(runs, shown_ids(listing), console))
                 if len(runs) < total:
                     note(console, f"newest {len(runs)} of {plural(total, 'run')}: --limit N or --all for more")
         return 0
 
 
-async def fetch(client: ReviewClient, *, limit: int, every: bool) -> tuple[list[Run], int]:
-    """The runs to show, newest first, with summaries; and how many runs the caller has."""
+@dataclass(frozen=True)
+class Listing:
+    runs: list[Run]  # newest first, with summaries
+    total: int  # how many runs the caller has
+    other_ids: list[str] | None  # every run id when only some are listed; None: too many to fetch
+
+
+async def fetch(client: ReviewClient, *, limit: int, every: bool) -> Listing:
+    """The runs to show, and enough of the others to make the ids shown unambiguous."""
+    other_ids: list[str] | None = []
     if every:
         runs = [run async for run in client.all_runs()]
         total = len(runs)
     else:
         page = await client.list_runs(limit=limit)
         runs, total = page.items, page.total
-    return await client.runs_with_summaries(runs), total
+        if total > len(runs):
+            other_ids = [run.id async for run in client.all_runs()] if total <= IDS_FETCHED_UP_TO else None
+    return Listing(await client.runs_with_summaries(runs), total, other_ids)
+
+
+def shown_ids(listing: Listing) -> dict[str, str]:
+    """Each listed run's id as short as `show`/`export` can still resolve it."""
+    listed = [run.id for run in listing.runs]
+    if listing.other_ids is None:
+        return short_ids(listed, minimum=NEARLY_UNIQUE)
+    return short_ids(listed, among=listing.other_ids)
 
 
 def as_json(run: Run) -> dict[str, Any]:
@@ -88,22 +109,23 @@ NAME_MAX = 40
 WIDEST = 10_000
 
 
-def fitting_table(runs: list[Run], console: Console) -> Table:
+def fitting_table(runs: list[Run], ids: dict[str, str], console: Console) -> Table:
     """The runs table; on a narrow terminal without host, then start, rather than cropping figures."""
     if not interactive(console):
-        return runs_table(runs, console)  # piped: every column, at its natural width
+        return runs_table(runs, ids, console)  # piped: every column, at its natural width
     wide = console.options.update_width(WIDEST)
     for last in range(len(OPTIONAL_COLUMNS) + 1):
         without = frozenset(OPTIONAL_COLUMNS[:last])
         # Fits if it does with names folded to NAME_FITS characters (the other columns never wrap).
-        narrowed = runs_table(runs, console, without=without, name_width=NAME_FITS)
+        narrowed = runs_table(runs, ids, console, without=without, name_width=NAME_FITS)
         if Measurement.get(console, wide, narrowed).maximum <= console.width:
             break
-    return runs_table(runs, console, without=without)
+    return runs_table(runs, ids, console, without=without)
 
 
 def runs_table(
     runs: list[Run],
+    ids: dict[str, str],
     console: Console,
     *,
     now: dt.datetime | None = None,
@@ -125,7 +147,6 @@ def runs_table(
     for header, options in columns:
         if header not in without:
             table.add_column(header, **options)
-    ids = short_ids([run.id for run in runs])
     for run in runs:
         summary = run.summary
         duration = (

@@ -67,6 +67,8 @@ def test_short_ids_grow_until_they_tell_runs_apart() -> None:
     ]
     assert short_ids(ids) == {ids[0]: "01a212ea-bd9", ids[1]: "01a212ea-bda", ids[2]: "01a212eb"}
     assert short_ids(ids[:1]) == {ids[0]: "01a212ea"}
+    assert short_ids(ids[:1], among=ids) == {ids[0]: "01a212ea-bd9"}, "unlisted runs count too"
+    assert short_ids(ids[2:], minimum=13) == {ids[2]: "01a212eb-176a-7"}
 
 
 def test_compact_durations() -> None:

@@ -88,6 +88,10 @@ def test_limit_shows_the_newest_and_says_how_many_there_are(seeded: Seeded, env:
     _, *rows = _plain_rows(result.stdout)
     assert [row[1] for row in rows] == ["still open", "known"]
     assert "newest 2 of 4 runs" in result.stderr  # a note, kept out of the piped data
+    # the ids shown are unambiguous among all the runs, listed or not
+    shown = run_cpumon(env, "export", rows[1][0])
+    assert shown.returncode == 0, shown.stderr
+    assert len(shown.stdout.splitlines()) == len(seeded.runs["known"].values) + 1
     every = run_cpumon(env, "runs", "--all", "--limit", "1", "--json")
     assert len(json.loads(every.stdout)) == len(seeded.runs)
 

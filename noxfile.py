@@ -21,7 +21,8 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (SQLite always; MariaDB/Redis when CPUMON_TEST_*_URL are set)."""
     session.install("-e", ".[test]")
     # One worker per core: the suite is mostly waiting on databases and subprocesses.
-    session.run("pytest", "-n", "auto", *session.posargs)
+    # loadgroup keeps an xdist_group (e.g. the review tests' 200k-sample server) on one worker.
+    session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session(python=PYTHON)

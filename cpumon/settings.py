@@ -95,6 +95,16 @@ class AgentSettings(BaseSettings):
             return None
         return value.strip() or None
 
+    @field_validator("password", mode="before")
+    @classmethod
+    def _empty_password_is_unset(cls, value: object) -> object:
+        # CPUMON_PASSWORD="" means "not set" (ask, or say so), not a password to send.
+        if isinstance(value, str) and not value:
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value():
+            return None
+        return value
+
     @field_validator("spool_dir")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:

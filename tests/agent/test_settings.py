@@ -95,9 +95,11 @@ def test_password_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in str(settings.model_dump())
 
 
-def test_empty_password_is_unset() -> None:
-    assert load_settings({}, environ={"CPUMON_PASSWORD": ""}).password is None
-    assert load_settings({}, environ={"CPUMON_PASSWORD": "x"}).password is not None
+def test_empty_password_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CPUMON_PASSWORD", "")
+    assert load_settings({}).password is None
+    monkeypatch.setenv("CPUMON_PASSWORD", "x")
+    assert load_settings({}).password is not None
 
 
 def test_api_url_trailing_slash_is_dropped() -> None:

@@ -39,18 +39,22 @@ class ServerSettings(BaseSettings):
     session_redis_prefix: str = Field(
         default="cpumon", pattern=r"^[A-Za-z0-9_\-:]{1,64}$", description="prefix of cpumon's Redis keys"
     )
-    session_cookie_name: str = Field(default="cpumon_session", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    session_cookie_name: str = Field(
+        default="cpumon_session", pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="name of the session cookie"
+    )
     session_cookie_secure: bool = Field(default=False, description="set the Secure flag (serve over HTTPS)")
     session_lifetime: int = Field(default=8 * 3600, ge=1, description="seconds a login lasts")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost of new password hashes")
     login_max_failures: int = Field(default=5, ge=1, description="failed logins before throttling")
     login_window: int = Field(default=300, ge=1, description="seconds over which failures are counted")
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body size limit")
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body size limit (413 above it)")
     host: str = Field(default="127.0.0.1", description="bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="bind port")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    debug: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="uvicorn's log level")
+    debug: bool = Field(
+        default=False, description="Litestar debug mode: tracebacks in error answers (never in production)"
+    )
 
     @field_validator("database_url", "session_redis_url", mode="before")
     @classmethod

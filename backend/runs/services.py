@@ -13,7 +13,7 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.db import utcnow
@@ -93,45 +93,77 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
         await self.repository.session.commit()
 
     async def summary(self, run: TestRun, threshold: float) -> RunSummary:
-        """Count, avg, min, max, first/last sample and time above `threshold`, all computed in SQL.
+        """The run's summary against `threshold` (see `summaries`)."""
+        return (await self.summaries([run], threshold))[run.id]
 
-        Time above threshold is the sum of the intervals that end at a sample above it: each
-        sample stands for the time since the one before it (the first stands for no time).
+    async def summaries(self, runs: Sequence[TestRun], threshold: float | None = None) -> dict[uuid.UUID, RunSummary]:
+        """Count, avg, min, max, first/last sample and time above threshold of each run, in one SQL query.
+
+        Each run is measured against `threshold`, or its own threshold when that is None. Time above
+        threshold is the sum of the intervals that end at a sample above it: each sample stands for
+        the time since the one before it in the same run (the first stands for no time).
         """
+        limits = {run.id: run.threshold_percent if threshold is None else threshold for run in runs}
+        found = {run_id: _empty_summary(limit) for run_id, limit in limits.items()}
+        if not runs:
+            return found
         ordered = (
             select(
+                CpuUsage.test_run_id,
                 CpuUsage.cpu_percent,
                 CpuUsage.recorded_at,
-                func.lag(CpuUsage.recorded_at).over(order_by=(CpuUsage.recorded_at, CpuUsage.id)).label("previous_at"),
+                func.lag(CpuUsage.recorded_at)
+                .over(partition_by=CpuUsage.test_run_id, order_by=(CpuUsage.recorded_at, CpuUsage.id))
+                .label("previous_at"),
             )
-            .where(CpuUsage.test_run_id == run.id)
+            .where(CpuUsage.test_run_id.in_(list(limits)))
             .subquery()
         )
+        limit = TestRun.threshold_percent if threshold is None else literal(threshold)
         interval = seconds_between(ordered.c.recorded_at, ordered.c.previous_at, self.dialect)
         above = case(
-            (and_(ordered.c.cpu_percent > threshold, ordered.c.previous_at.is_not(None)), interval),
+            (and_(ordered.c.cpu_percent > limit, ordered.c.previous_at.is_not(None)), interval),
             else_=0.0,
         )
-        stmt = select(
-            func.count(),
-            func.avg(ordered.c.cpu_percent),
-            func.min(ordered.c.cpu_percent),
-            func.max(ordered.c.cpu_percent),
-            func.min(ordered.c.recorded_at),
-            func.max(ordered.c.recorded_at),
-            func.coalesce(func.sum(above), 0.0),
+        stmt = (
+            select(
+                ordered.c.test_run_id,
+                func.count(),
+                func.avg(ordered.c.cpu_percent),
+                func.min(ordered.c.cpu_percent),
+                func.max(ordered.c.cpu_percent),
+                func.min(ordered.c.recorded_at),
+                func.max(ordered.c.recorded_at),
+                func.coalesce(func.sum(above), 0.0),
+            )
+            .select_from(ordered.join(TestRun, TestRun.id == ordered.c.test_run_id))
+            .group_by(ordered.c.test_run_id)
         )
-        count, avg, low, high, first, last, above_s = (await self.repository.session.execute(stmt)).one()
-        return RunSummary(
-            sample_count=count,
-            avg_percent=None if avg is None else float(avg),
-            min_percent=low,
-            max_percent=high,
-            first_sample_at=first,
-            last_sample_at=last,
-            threshold_percent=threshold,
-            time_above_threshold_s=round(float(above_s), 6),
-        )
+        for run_id, count, avg, low, high, first, last, above_s in (await self.repository.session.execute(stmt)).all():
+            found[run_id] = RunSummary(
+                sample_count=count,
+                avg_percent=float(avg),
+                min_percent=low,
+                max_percent=high,
+                first_sample_at=first,
+                last_sample_at=last,
+                threshold_percent=limits[run_id],
+                time_above_threshold_s=round(float(above_s), 6),
+            )
+        return found
+
+
+def _empty_summary(threshold: float) -> RunSummary:
+    return RunSummary(
+        sample_count=0,
+        avg_percent=None,
+        min_percent=None,
+        max_percent=None,
+        first_sample_at=None,
+        last_sample_at=None,
+        threshold_percent=threshold,
+        time_above_threshold_s=0.0,
+    )
 
 
 class SampleService:

@@ -90,6 +90,14 @@ def handle_storage_error(request: Request[Any, Any, Any], exc: Exception) -> Res
     return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500, media_type=MediaType.JSON)
 
 
+def json_error_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """An HTTP error as JSON whatever the route's own media type (Litestar would label it like the route)."""
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+
+
 EXCEPTION_HANDLERS = {
     RepositoryError: handle_storage_error,
     DBAPIError: handle_storage_error,

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from advanced_alchemy.exceptions import NotFoundError
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
@@ -17,8 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.auth.guards import provide_current_user, requires_login
 from backend.auth.schemas import CurrentUser
 from backend.body import body_operation, read_body
-from backend.errors import BodyTooLargeException, ConflictException, DatabaseUnavailableException
+from backend.errors import (
+    BodyTooLargeException,
+    ConflictException,
+    DatabaseUnavailableException,
+    json_error_response,
+)
 from backend.providers import provide_runs_service, provide_samples_service
+from backend.runs.cursor import PATTERN as CURSOR_PATTERN
 from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.models import TestRun
 from backend.runs.schemas import (
@@ -97,7 +109,9 @@ class TestRunController(Controller):
         runs_service: NamedDependency[TestRunService],
         current_user: NamedDependency[CurrentUser],
         threshold: Annotated[
-            float | None, Parameter(ge=0, le=100, description="default: the run's own threshold")
+            float | None,
+            # Litestar drops `minimum: 0` from an optional number's schema; schema_extra puts it back.
+            Parameter(ge=0, le=100, description="default: the run's own threshold", schema_extra={"minimum": 0}),
         ] = None,
     ) -> RunDetail:
         run = await _owned(runs_service, run_id, current_user)
@@ -157,7 +171,10 @@ class TestRunController(Controller):
         samples_service: NamedDependency[SampleService],
         current_user: NamedDependency[CurrentUser],
         limit: Limit = 1_000,
-        cursor: Annotated[str | None, Parameter(max_length=200, description="next_cursor of the last page")] = None,
+        cursor: Annotated[
+            str | None,
+            Parameter(max_length=40, pattern=CURSOR_PATTERN, description="next_cursor of the last page, unchanged"),
+        ] = None,
     ) -> SamplePage:
         try:
             after = decode_cursor(cursor) if cursor is not None else None
@@ -187,6 +204,8 @@ class TestRunController(Controller):
         summary="Every sample of the run as CSV, streamed",
         media_type="text/csv",
         raises=ERRORS,
+        # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
+        exception_handlers={HTTPException: json_error_response},
     )
     async def export_csv(
         self,

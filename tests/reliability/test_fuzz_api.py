@@ -1,0 +1,133 @@
+"""Generated API fuzzing: schemathesis against the app's own OpenAPI document, on SQLite and MariaDB.
+
+The real server (uvicorn, as `cpumon-server` serves it) is driven by schemathesis logged in as a
+real user, over every operation of /schema/openapi.json, with valid (positive) and invalid
+(negative) inputs. Every response must pass schemathesis' checks: no 5xx, a status code the
+document declares, a body that matches the declared schema, invalid input rejected, valid input
+accepted, and a missing session refused. Path parameters are either generated or the id of a real
+run of the user, so the handlers behind the 404 are reached too. Examples per operation and mode
+are bounded (FUZZ_EXAMPLES) to keep CI's time; a failing example is fixed in the app or the
+schema, never filtered out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from .conftest import PASSWORD, USERNAME, Server, prepare
+
+pytestmark = pytest.mark.e2e
+
+#: Examples per operation and generation mode (positive, negative). Raise locally for a deeper run.
+FUZZ_EXAMPLES = int(os.environ.get("CPUMON_FUZZ_EXAMPLES", "25"))
+
+
+def login(session: requests.Session, url: str) -> None:
+    response = session.post(f"{url}/api/auth/login", json={"username": USERNAME, "password": PASSWORD}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def new_run(session: requests.Session, url: str) -> str:
+    response = session.post(f"{url}/api/test-runs", json={"name": "fuzz", "threshold_percent": 50}, timeout=10)
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    samples = [{"seq": i, "cpu_percent": i * 7 % 101, "recorded_at": f"2026-01-01T00:00:{i:02d}Z"} for i in range(30)]
+    stored = session.post(f"{url}/api/test-runs/{run_id}/cpu-usage", json=samples, timeout=10)
+    assert stored.status_code == 201, stored.text
+    return run_id
+
+
+@pytest.fixture(params=["sqlite", "mysql"], scope="module")
+def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per backend for the whole module; throttling off so generated logins do not lock us out."""
+    tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    if request.param == "sqlite":
+        database = prepare("sqlite", f"sqlite+aiosqlite:///{tmp / 'cpumon.db'}")
+        drop = None
+    else:
+        from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url  # noqa: PLC0415
+
+        _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
+        url = mysql_database_url("fuzz")
+        database = prepare("mysql", url)
+        drop = url
+    server = Server(
+        settings=database.server_settings(CPUMON_LOGIN_MAX_FAILURES="1000000", CPUMON_LOG_LEVEL="warning"),
+        log_path=Path(tmp / "server.log"),
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        if drop:
+            from tests.conftest import drop_mysql_database  # noqa: PLC0415
+
+            drop_mysql_database(drop)
+
+
+def operation_ids() -> list[str]:
+    """Every operation of the document, as 'METHOD /path' (the document is the app's: read it in-process)."""
+    from litestar.testing import TestClient  # noqa: PLC0415
+
+    from backend.app import create_app  # noqa: PLC0415
+    from backend.settings import ServerSettings  # noqa: PLC0415
+
+    app = create_app(ServerSettings(database_url="sqlite+aiosqlite:///:memory:", bcrypt_rounds=4))
+    with TestClient(app) as client:
+        document: dict[str, Any] = client.get("/schema/openapi.json").json()
+    return [f"{method.upper()} {path}" for path, ops in document["paths"].items() for method in ops]
+
+
+OPERATIONS = operation_ids()
+
+
+@pytest.mark.parametrize("operation_id", OPERATIONS)
+def test_operation_survives_generated_requests(fuzz_server: Server, operation_id: str) -> None:
+    url = fuzz_server.url
+    schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json")
+    method, path = operation_id.split(" ", 1)
+    operation = schema[path][method]
+    session = requests.Session()
+    login(session, url)
+    run_ids = [new_run(session, url)]
+
+    strategies = []
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        strategies.append(operation.as_strategy(mode))
+        if "{run_id}" in path:
+            strategies.append(operation.as_strategy(mode, path_parameters={"run_id": run_ids[0]}))
+
+    @given(case=st.one_of(strategies))
+    @settings(
+        max_examples=FUZZ_EXAMPLES * len(strategies),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    def check(case: schemathesis.Case) -> None:
+        if method == "DELETE" and case.path_parameters.get("run_id") == run_ids[0]:
+            case.path_parameters["run_id"] = run_ids[0] = new_run(session, url)  # keep one to delete
+        response = case.call(session=session, timeout=30)
+        try:
+            case.validate_response(response)
+        finally:
+            if path == "/api/auth/logout" or (path == "/api/auth/login" and response.status_code == 200):
+                session.cookies.clear()
+                login(session, url)
+
+    check()
+    assert fuzz_server.process is not None
+    assert fuzz_server.process.poll() is None, fuzz_server.log()[-3000:]

@@ -266,3 +266,9 @@ def via_proxy(url: str, proxy: TcpProxy) -> str:
     from sqlalchemy.engine import make_url  # noqa: PLC0415
 
     return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+# The agent fixtures of the end-to-end suite, reused as they are.
+from tests.e2e.conftest import start_agent  # noqa: E402
+
+__all__ = ["start_agent"]

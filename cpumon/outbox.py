@@ -116,6 +116,26 @@ class Outbox:
         if batch.segment is not None:
             self.spool.remove_segment(batch.segment)
 
+    def persist_in_flight(self) -> None:
+        """Write the batch in flight to the spool if only memory holds it.
+
+        Called when its upload failed: a retry can take as long as the outage, and a batch that
+        waits in memory all that time would be lost by a crash (SIGKILL, power) while the newer
+        samples, spilled behind it, survive. Once written, acknowledging the batch removes the file.
+        """
+        batch = self.in_flight
+        if batch is None or batch.segment is not None or self._spill_failed:
+            return
+        try:
+            self._ensure_spool()
+            batch.segment = self.spool.write_segment(batch.samples)
+        except OSError as exc:
+            self._spill_failed = True
+            self.notices.warn(
+                f"cannot write to the spool {self.spool.path} ({exc.strerror or exc}); "
+                "keeping samples in memory past the queue size"
+            )
+
     def keep_for_later(self, meta: RunMeta) -> int:
         """Write every sample not yet stored, and `meta` (with its end time), to the spool.
 
@@ -142,10 +162,7 @@ class Outbox:
             return  # already told the user; keep samples in memory rather than lose them
         oldest = [self.memory[i] for i in range(count)]
         try:
-            if not self._spool_ready:
-                self.spool.lock()
-                self.spool.write_meta(self.meta)
-                self._spool_ready = True
+            self._ensure_spool()
             path = self.spool.write_segment(oldest)
         except OSError as exc:
             self._spill_failed = True
@@ -157,6 +174,12 @@ class Outbox:
         for _ in range(count):
             self.memory.popleft()
         self.segments.append(path)
+
+    def _ensure_spool(self) -> None:
+        if not self._spool_ready:
+            self.spool.lock()
+            self.spool.write_meta(self.meta)
+            self._spool_ready = True
 
     def _quarantine(self, path: Path, reason: str) -> None:
         try:

@@ -123,7 +123,9 @@ class Uploader:
 
     async def _send(self, outbox: Outbox, batch: Batch) -> None:
         run_id = outbox.meta.run_id
-        counts = await self._with_retries(lambda: self.api.post_samples(run_id, batch.samples))
+        counts = await self._with_retries(
+            lambda: self.api.post_samples(run_id, batch.samples), on_retry=outbox.persist_in_flight
+        )
         outbox.acknowledge(batch)
         log.debug("run %s: %d stored, %d already there", run_id, counts.inserted, counts.duplicates)
 
@@ -153,8 +155,13 @@ class Uploader:
             f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered{finished}"
         )
 
-    async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """`operation`'s result, retrying transient failures; ApiRejectedError goes to the caller."""
+    async def _with_retries(
+        self, operation: Callable[[], Awaitable[T]], *, on_retry: Callable[[], None] | None = None
+    ) -> T:
+        """`operation`'s result, retrying transient failures; ApiRejectedError goes to the caller.
+
+        `on_retry` runs before each wait for a retry (the outbox spools the batch that failed).
+        """
         logged_in_again = False
         while True:
             retry_after: float | None = None
@@ -189,6 +196,8 @@ class Uploader:
                 retry_after=retry_after,
             )
             log.debug("retrying in %.2f s", delay)
+            if on_retry is not None:
+                on_retry()
             await self._sleep(delay, self._retry_now)
 
     def _failed(self, reason: str) -> None:

@@ -272,3 +272,6 @@ def via_proxy(url: str, proxy: TcpProxy) -> str:
 from tests.e2e.conftest import start_agent  # noqa: E402
 
 __all__ = ["start_agent"]
+from tests.e2e.conftest import cpumon_server, server_database  # noqa: E402
+
+__all__ += ["cpumon_server", "server_database"]

@@ -1,0 +1,137 @@
+"""The raw ceiling of W1b: multi-row INSERTs of the same rows with the same driver, no HTTP and no ORM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from bench.servers import BenchError, Database
+
+COLUMNS = "test_run_id, seq, recorded_at, cpu_percent, created_at"
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
+
+
+def _rows(run_id: Any, seq: int, count: int, *, as_text: bool) -> list[Any]:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    step = dt.timedelta(milliseconds=1)
+    params: list[Any] = []
+    for i in range(count):
+        at = now + i * step
+        params += [
+            run_id,
+            seq + i,
+            at.strftime(SQLITE_TIME) if as_text else at,
+            ((seq + i) * 7.3) % 100,
+            now.strftime(SQLITE_TIME) if as_text else now,
+        ]
+    return params
+
+
+async def raw_insert_rate(database: Database, run_name: str, batch: int, duration: float) -> dict[str, float]:
+    """Rows per second of back-to-back `batch`-row INSERTs (one commit each) into `cpu_usage` of run `run_name`."""
+    if database.kind == "mysql":
+        return await _mysql(database, run_name, batch, duration)
+    return await _sqlite(database, run_name, batch, duration)
+
+
+async def _mysql(database: Database, run_name: str, batch: int, duration: float) -> dict[str, float]:
+    import aiomysql  # noqa: PLC0415
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    url = make_url(database.url)
+    connection = await aiomysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        db=url.database or "",
+        charset="utf8mb4",
+        autocommit=False,
+    )
+    sql = f"INSERT IGNORE INTO cpu_usage ({COLUMNS}) VALUES " + ",".join(["(%s,%s,%s,%s,%s)"] * batch)  # noqa: S608
+    try:
+        async with connection.cursor() as cursor:
+            await cursor.execute("SELECT id FROM test_runs WHERE name = %s", (run_name,))
+            (run_id,) = await cursor.fetchone()
+            await connection.commit()
+            rows, seq = 0, 0
+            started = time.perf_counter()
+            deadline = started + duration
+            while time.perf_counter() < deadline:
+                await cursor.execute(sql, _rows(run_id, seq, batch, as_text=False))
+                await connection.commit()
+                rows += cursor.rowcount
+                seq += batch
+            elapsed = time.perf_counter() - started
+    finally:
+        connection.close()
+    return {"rows_per_s": round(rows / elapsed, 1), "rows": rows, "seconds": round(elapsed, 3)}
+
+
+async def _sqlite(database: Database, run_name: str, batch: int, duration: float) -> dict[str, float]:
+    import aiosqlite  # noqa: PLC0415
+
+    path = database.url.split(":///", 1)[1]
+    values = ",".join(["(?,?,?,?,?)"] * batch)
+    sql = f"INSERT INTO cpu_usage ({COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - placeholders only
+    async with aiosqlite.connect(path, timeout=5) as connection:
+        # The server's own connection settings (backend/db.py).
+        for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+            await connection.execute(f"PRAGMA {pragma}")
+        async with connection.execute("SELECT id FROM test_runs WHERE name = ?", (run_name,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise BenchError(f"the ceiling's run {run_name!r} was not created")
+        run_id = row[0]
+        rows, seq = 0, 0
+        started = time.perf_counter()
+        deadline = started + duration
+        while time.perf_counter() < deadline:
+            cursor = await connection.execute(sql, _rows(run_id, seq, batch, as_text=True))
+            rows += cursor.rowcount
+            await connection.commit()
+            seq += batch
+        elapsed = time.perf_counter() - started
+    return {"rows_per_s": round(rows / elapsed, 1), "rows": rows, "seconds": round(elapsed, 3)}
+
+
+async def raw_read(database: Database, run_name: str) -> dict[str, Any]:
+    """W4's ceiling: every sample of run `run_name` in time order, fetched with the same driver, no HTTP, no ORM."""
+    query = "SELECT id, seq, recorded_at, cpu_percent FROM cpu_usage WHERE test_run_id = {p} ORDER BY recorded_at, id"
+    if database.kind == "mysql":
+        import aiomysql  # noqa: PLC0415
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+        url = make_url(database.url)
+        connection = await aiomysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            db=url.database or "",
+            autocommit=True,
+        )
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute("SELECT id FROM test_runs WHERE name = %s", (run_name,))
+                (run_id,) = await cursor.fetchone()
+                started = time.perf_counter()
+                await cursor.execute(query.format(p="%s"), (run_id,))
+                rows = len(await cursor.fetchall())
+                elapsed = time.perf_counter() - started
+        finally:
+            connection.close()
+    else:
+        import aiosqlite  # noqa: PLC0415
+
+        async with aiosqlite.connect(database.url.split(":///", 1)[1], timeout=5) as sqlite:
+            async with sqlite.execute("SELECT id FROM test_runs WHERE name = ?", (run_name,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise BenchError(f"no run {run_name!r} to read back")
+            started = time.perf_counter()
+            async with sqlite.execute(query.format(p="?"), (row[0],)) as cursor:
+                rows = len(list(await cursor.fetchall()))
+            elapsed = time.perf_counter() - started
+    return {"seconds": round(elapsed, 3), "rows": rows}

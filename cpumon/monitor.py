@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import math
 import signal
 import socket
 from collections.abc import Awaitable
@@ -158,6 +159,8 @@ class Monitor:
             batch_size=settings.batch_size,
             queue_size=settings.queue_size,
             notices=self.display,
+            # During an outage at most one flush interval of samples waits in memory only.
+            crash_window=max(1, min(settings.batch_size, math.ceil(settings.flush_interval / settings.interval))),
         )
         uploader = Uploader(
             self.api,

@@ -39,6 +39,10 @@ class Outbox:
     stored: int = 0  # samples the API confirmed
     last_stored_at: dt.datetime | None = None  # newest sample the API confirmed
     meta_lost: bool = False  # recovered from a damaged run.json: only the run id is known
+    #: While uploads fail, samples wait in memory at most this many (one flush interval's worth) before
+    #: they are spilled, so a crash during an outage loses no more than that. None: only queue_size.
+    crash_window: int | None = None
+    uploads_failing: bool = False  # set by the uploader
     _spool_ready: bool = False
     _spill_failed: bool = False
 
@@ -84,6 +88,8 @@ class Outbox:
         self.memory.append(sample)
         if len(self.memory) > self.queue_size:
             self._spill(min(self.batch_size, self.queue_size))
+        elif self.uploads_failing and self.crash_window is not None and len(self.memory) >= self.crash_window:
+            self._spill(min(self.batch_size, len(self.memory)))
 
     def next_batch(self) -> Batch | None:
         """The batch to send now: the one that failed last, else the oldest waiting."""

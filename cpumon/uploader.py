@@ -202,11 +202,13 @@ class Uploader:
 
     def _failed(self, reason: str) -> None:
         self.failures += 1
+        self.current.uploads_failing = True
         self.last_error = reason
         if self.failures == 1:
             self.notices.warn(f"upload failed: {reason}; retrying with backoff, sampling goes on")
 
     def _succeeded(self) -> None:
+        self.current.uploads_failing = False
         if self.failures:
             self.notices.info(f"uploads resumed after {self.failures} failed attempts")
         self.failures = 0

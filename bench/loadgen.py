@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import multiprocessing
 import queue
 import random
@@ -29,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+import msgspec
 
 from bench.servers import SESSION_COOKIE, CpuMeter, Profiler, ServerProcess, database_processes
 
 JSON_HEADERS = {"content-type": "application/json"}
+_encode = msgspec.json.Encoder().encode
 READY_TIMEOUT_S = 120.0
 _SSL = ssl.create_default_context()  # one context for every client: building one costs milliseconds
 
@@ -83,17 +84,20 @@ class JobResult:
 
 
 def sample_body(seq: int, count: int, when: dt.datetime | None = None, step: float = 0.001) -> bytes:
-    """`count` samples numbered from `seq` (one JSON object when count is 1, else a list)."""
+    """`count` samples numbered from `seq` (one JSON object when count is 1, else a list).
+
+    Encoded by msgspec (datetimes in C), so that building a 1,000-sample body costs the client little.
+    """
     when = when or dt.datetime.now(dt.UTC)
     if count == 1:
-        return json.dumps({"cpu_percent": (seq * 7.3) % 100, "recorded_at": when.isoformat(), "seq": seq}).encode()
+        return _encode({"cpu_percent": (seq * 7.3) % 100, "recorded_at": when, "seq": seq})
     delta = dt.timedelta(seconds=step)
-    return json.dumps(
+    return _encode(
         [
-            {"cpu_percent": ((seq + i) * 7.3) % 100, "recorded_at": (when + i * delta).isoformat(), "seq": seq + i}
+            {"cpu_percent": ((seq + i) * 7.3) % 100, "recorded_at": when + i * delta, "seq": seq + i}
             for i in range(count)
         ]
-    ).encode()
+    )
 
 
 class _Recorder:
@@ -114,7 +118,7 @@ class _Recorder:
         self.result.latencies.append(time.perf_counter() - started)
         self.result.statuses[status] += 1
         if status == "201":
-            answer: dict[str, Any] = json.loads(response.content)
+            answer: dict[str, Any] = msgspec.json.decode(response.content)
             outcome.inserted += int(answer.get("inserted", 0))
             outcome.duplicates += int(answer.get("duplicates", 0))
         else:

@@ -28,6 +28,7 @@ from backend.auth.sessions import (
 )
 from backend.auth.throttle import DatabaseFailureCounter, FailureCounter, LoginThrottle, RedisFailureCounter
 from backend.db import create_alchemy_config, create_engine
+from backend.deadline import DeadlineMiddleware
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import health, ready
 from backend.runs.controllers import TestRunController
@@ -78,7 +79,10 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[health, ready, AuthController, TestRunController],
         plugins=[SQLAlchemyPlugin(config=alchemy)],
-        middleware=[DefineMiddleware(SessionMiddleware, backend=backend)],
+        middleware=[
+            DefineMiddleware(DeadlineMiddleware, seconds=settings.request_timeout),
+            DefineMiddleware(SessionMiddleware, backend=backend),
+        ],
         stores=stores,
         state=state,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -33,6 +33,9 @@ class ServerSettings(BaseSettings):
     database_connect_timeout: int = Field(
         default=5, ge=1, description="seconds to connect to MySQL before answering 503"
     )
+    request_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request may take to start its answer before it answers 503"
+    )
     session_redis_url: SecretStr | None = Field(
         default=None, description="Redis URL for sessions and login throttling; unset: the database"
     )

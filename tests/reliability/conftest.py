@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -164,10 +165,12 @@ class TcpProxy:
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)  # so the accept loop sees `close()` (closing does not wake accept)
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._up = True
+        self._frozen = False
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._spawn(self._accept_loop)
@@ -186,8 +189,11 @@ class TcpProxy:
         while not self._closed:
             try:
                 client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             if not self._up:
                 _close(client)
                 continue
@@ -205,21 +211,28 @@ class TcpProxy:
         sockets = [client, upstream]
         try:
             while True:
-                readable, _, _ = select.select(sockets, [], [], 0.5)
+                readable, _, _ = select.select(sockets, [], [], 0.2)
                 if self._closed:
                     return
+                if self._frozen:
+                    time.sleep(0.05)
+                    continue
                 for source in readable:
                     data = source.recv(65536)
                     if not data:
                         return
                     (upstream if source is client else client).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select() on a socket closed by cut()
             return
         finally:
             _close(client)
             _close(upstream)
             with self._lock, contextlib.suppress(ValueError):
                 self._pairs.remove((client, upstream))
+
+    def freeze(self) -> None:
+        """A network partition: connections stay open, new ones are accepted, but no byte goes through."""
+        self._frozen = True
 
     def cut(self) -> None:
         self._up = False
@@ -230,6 +243,9 @@ class TcpProxy:
             _close(upstream, shutdown=True)
 
     def restore(self) -> None:
+        if self._frozen:  # the partition ends by dropping what it held, as a TCP timeout would
+            self._frozen = False
+            self.cut()
         self._up = True
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ def serve_through(proxy: TcpProxy, database: Database, start_server: Callable[..
             CPUMON_DATABASE_URL=via_proxy(database.url, proxy),
             CPUMON_DATABASE_CONNECT_TIMEOUT="2",
             CPUMON_DATABASE_POOL_TIMEOUT="2",
+            CPUMON_REQUEST_TIMEOUT="4",
         ),
         name="outage-server",
     )
@@ -148,3 +149,27 @@ def _all_samples(api: httpx.Client, run_id: str) -> list[dict[str, object]]:
         if not page["next_cursor"]:
             return items
         params["cursor"] = page["next_cursor"]
+
+
+def test_partitioned_database_gives_503s_not_hangs(
+    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server]
+) -> None:
+    """The database stops answering without refusing anything (a network partition)."""
+    server = serve_through(mysql_proxy, mysql_db, start_server)
+    api = server.client(timeout=60)
+    run_id = api.post("/api/test-runs", json={"name": "partition"}).json()["id"]
+    mysql_proxy.freeze()
+    slowest = 0.0
+    for name, call in {
+        "ready": lambda: api.get("/ready"),
+        "read": lambda: api.get(f"/api/test-runs/{run_id}"),
+        "ingest": lambda: api.post(f"/api/test-runs/{run_id}/cpu-usage", json={"seq": 1, "cpu_percent": 2}),
+    }.items():
+        response, took = timed(call)
+        slowest = max(slowest, took)
+        print(f"\npartition: {name} answered {response.status_code} after {took:.2f} s")
+        assert response.status_code == 503, (name, response.text)
+        assert took < ANSWER_BOUND_S, (name, took)
+    mysql_proxy.restore()
+    wait_for(lambda: api.get("/ready").status_code == 200, within=30, what="/ready after the partition")
+    assert api.post(f"/api/test-runs/{run_id}/cpu-usage", json={"seq": 1, "cpu_percent": 2}).status_code == 201

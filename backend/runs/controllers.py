@@ -39,6 +39,7 @@ from backend.runs.schemas import (
     RunCreate,
     RunDetail,
     RunFinish,
+    RunListItem,
     RunPage,
     RunRead,
     SampleBatch,
@@ -91,16 +92,21 @@ class TestRunController(Controller):
         data: RunCreate = await read_body(request, RunCreate)
         return to_read(await runs_service.start(current_user.id, data))
 
-    @get("", summary="The caller's runs, newest first", raises=ERRORS)
+    @get("", summary="The caller's runs, newest first (with ?summary=true, each with its summary)", raises=ERRORS)
     async def list_runs(
         self,
         runs_service: NamedDependency[TestRunService],
         current_user: NamedDependency[CurrentUser],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=2**31)] = 0,
+        summary: Annotated[
+            bool, Parameter(description="add each run's summary, against its own threshold (one query per page)")
+        ] = False,
     ) -> RunPage:
         runs, total = await runs_service.list_owned(current_user.id, limit, offset)
-        return RunPage(items=[to_read(r) for r in runs], total=total, limit=limit, offset=offset)
+        summaries = await runs_service.summaries(runs) if summary else {}
+        items = [RunListItem(**_fields(run), summary=summaries.get(run.id)) for run in runs]
+        return RunPage(items=items, total=total, limit=limit, offset=offset)
 
     @get(RUN, summary="One run with its summary (computed in SQL)", raises=ERRORS)
     async def get_run(

@@ -60,8 +60,12 @@ class RunDetail(RunRead):
     summary: RunSummary
 
 
+class RunListItem(RunRead):
+    summary: RunSummary | None = None  # present with ?summary=true
+
+
 class RunPage(msgspec.Struct):
-    items: list[RunRead]
+    items: list[RunListItem]
     total: int
     limit: int
     offset: int

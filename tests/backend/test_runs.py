@@ -49,6 +49,26 @@ def test_list_runs_shows_only_the_callers_runs(alice: Client, bob: Client) -> No
     assert bob.get("/api/test-runs").json()["total"] == 2
 
 
+def test_list_runs_with_summaries_in_one_page(alice: Client) -> None:
+    hot = start_run(alice, name="hot", threshold_percent=50, started_at=at(0))
+    cold = start_run(alice, name="cold", threshold_percent=90, started_at=at(1))
+    empty = start_run(alice, name="empty", started_at=at(2))
+    body = [{"seq": i, "cpu_percent": p, "recorded_at": at(i)} for i, p in enumerate([10, 60, 70, 20])]
+    alice.post(f"/api/test-runs/{hot['id']}/cpu-usage", json=body)
+    alice.post(f"/api/test-runs/{cold['id']}/cpu-usage", json=body)
+    plain = alice.get("/api/test-runs").json()["items"]
+    assert [item["summary"] for item in plain] == [None, None, None]
+    items = {item["name"]: item for item in alice.get("/api/test-runs", params={"summary": "true"}).json()["items"]}
+    assert items["hot"]["summary"]["time_above_threshold_s"] == 2.0  # its own threshold, 50
+    assert items["cold"]["summary"]["time_above_threshold_s"] == 0.0  # its own threshold, 90
+    assert items["hot"]["summary"]["sample_count"] == items["cold"]["summary"]["sample_count"] == 4
+    assert items["hot"]["summary"]["avg_percent"] == 40.0
+    assert items["empty"]["summary"]["sample_count"] == 0
+    # The same figures as the one-run summary.
+    assert items["hot"]["summary"] == alice.get(f"/api/test-runs/{hot['id']}").json()["summary"]
+    assert empty["id"] in {item["id"] for item in items.values()}
+
+
 def test_ingest_one_sample_and_a_batch(alice: Client) -> None:
     run = start_run(alice)
     one = alice.post(f"/api/test-runs/{run['id']}/cpu-usage", json={"cpu_percent": 12.5, "seq": 0})

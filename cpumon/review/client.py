@@ -7,7 +7,6 @@ a refused login is exit 3 — the monitor's codes.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,7 +23,6 @@ from cpumon.settings import AgentSettings
 T = TypeVar("T")
 RUNS = "/api/test-runs"
 LIST_PAGE_MAX = 500  # the API's largest page of runs
-DETAIL_CONCURRENCY = 8  # run summaries fetched at once for a `runs` table
 
 
 class RunNotFoundError(CpumonError):
@@ -65,7 +63,7 @@ class Run:
     threshold_percent: float
     started_at: dt.datetime
     ended_at: dt.datetime | None
-    summary: Summary | None = None  # only in the answer for one run
+    summary: Summary | None = None  # in the answer for one run, and in lists asked for with summaries
     raw: dict[str, Any] | None = None  # the API's JSON, for --json
 
     @classmethod
@@ -154,14 +152,18 @@ class ReviewClient:
             ) from None
 
     # -- runs -----------------------------------------------------------------------------
-    async def list_runs(self, *, limit: int, offset: int = 0) -> RunPage:
-        return await self._get(RUNS, {"limit": limit, "offset": offset}, _run_page)
+    async def list_runs(self, *, limit: int, offset: int = 0, summaries: bool = False) -> RunPage:
+        """A page of the caller's runs; with `summaries`, each carries its summary (one query per page)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if summaries:
+            params["summary"] = "true"
+        return await self._get(RUNS, params, _run_page)
 
-    async def all_runs(self, *, page_size: int = LIST_PAGE_MAX) -> AsyncIterator[Run]:
+    async def all_runs(self, *, page_size: int = LIST_PAGE_MAX, summaries: bool = False) -> AsyncIterator[Run]:
         """Every run of the caller, newest first, page by page."""
         offset = 0
         while True:
-            page = await self.list_runs(limit=page_size, offset=offset)
+            page = await self.list_runs(limit=page_size, offset=offset, summaries=summaries)
             for run in page.items:
                 yield run
             offset += len(page.items)
@@ -171,19 +173,6 @@ class ReviewClient:
     async def run(self, run_id: str, *, threshold: float | None = None) -> Run:
         params = {} if threshold is None else {"threshold": threshold}
         return await self._get(f"{RUNS}/{run_id}", params, Run.from_api, run_id=run_id)
-
-    async def runs_with_summaries(self, runs: list[Run]) -> list[Run]:
-        """The same runs with their summaries (one request per run, a few at a time)."""
-        gate = asyncio.Semaphore(DETAIL_CONCURRENCY)
-
-        async def detail(run: Run) -> Run | None:
-            async with gate:
-                try:
-                    return await self.run(run.id)
-                except RunNotFoundError:
-                    return None  # deleted since it was listed
-
-        return [run for run in await asyncio.gather(*(detail(run) for run in runs)) if run is not None]
 
     async def series(self, run_id: str, points: int) -> list[Bucket]:
         return await self._get(f"{RUNS}/{run_id}/cpu-usage/series", {"points": points}, _buckets, run_id=run_id)

@@ -79,14 +79,14 @@ async def fetch(client: ReviewClient, *, limit: int, every: bool) -> Listing:
     """The runs to show, and enough of the others to make the ids shown unambiguous."""
     other_ids: list[str] | None = []
     if every:
-        runs = [run async for run in client.all_runs()]
+        runs = [run async for run in client.all_runs(summaries=True)]
         total = len(runs)
     else:
-        page = await client.list_runs(limit=limit)
+        page = await client.list_runs(limit=limit, summaries=True)
         runs, total = page.items, page.total
         if total > len(runs):
             other_ids = [run.id async for run in client.all_runs()] if total <= IDS_FETCHED_UP_TO else None
-    return Listing(await client.runs_with_summaries(runs), total, other_ids)
+    return Listing(runs, total, other_ids)
 
 
 def shown_ids(listing: Listing) -> dict[str, str]:

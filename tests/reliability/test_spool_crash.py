@@ -13,6 +13,7 @@ import datetime as dt
 import math
 import re
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def run_id_of(agent: AgentProcess) -> str:
     return agent.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
 
 
-def sigkill(agent: AgentProcess) -> dt.datetime:
+def sigkill(agent: AgentProcess, *, after: float = 0.0) -> dt.datetime:
+    """SIGKILL `after` seconds from now (the worst moment: just before the next flush or spill)."""
+    if after:
+        until = time.monotonic() + after
+        wait_for(lambda: time.monotonic() >= until, within=after + 1, what="the moment to kill", every=0.005)
     agent.process.send_signal(signal.SIGKILL)
     killed_at = dt.datetime.now(dt.UTC)
     agent.process.wait(timeout=10)
@@ -84,7 +89,7 @@ def test_sigkill_while_uploading_loses_at_most_one_flush_interval(
     run_id = run_id_of(agent)
     api = cpumon_server.client()
     wait_for(lambda: api.stored_count(run_id) >= 40, within=30, what="40 stored samples")
-    killed_at = sigkill(agent)
+    killed_at = sigkill(agent, after=0.9 * FLUSH)  # an upload just happened: kill just before the next
     deliver_or_drop = start_agent(env)  # the next start tidies the spool (nothing is there to deliver)
     deliver_or_drop.wait_output(r"recording run")
     deliver_or_drop.process.send_signal(signal.SIGTERM)
@@ -112,7 +117,7 @@ def crash_during_outage(
     agent.wait_output(r"WARNING  upload failed")
     run_spool = RunSpool(spool, run_id)
     wait_for(lambda: len(run_spool.segments()) >= 4, within=30, what="4 spooled segments")
-    killed_at = sigkill(agent)
+    killed_at = sigkill(agent, after=0.9 * FLUSH)  # a spill just happened: kill just before the next
     server.start()
     return run_id, env, killed_at
 

@@ -32,14 +32,14 @@ from pydantic import SecretStr
 from cpumon.api import (
     ApiClient,
     ApiError,
-    ApiRejectedError,
     ApiTransientError,
     ApiUnauthorizedError,
     RunCreated,
 )
 from cpumon.clock import RunClock
 from cpumon.display import Display, Progress
-from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, ExitCode
+from cpumon.errors import ApiUnavailableError, CpumonError, ExitCode
+from cpumon.login import log_in
 from cpumon.outbox import Outbox
 from cpumon.recovery import recoverable_runs
 from cpumon.report import ReportFigures, build_report
@@ -220,30 +220,7 @@ class Monitor:
 
     # -- steps ----------------------------------------------------------------------------
     async def _login(self) -> None:
-        url = self.settings.api_url
-        timeout = self.settings.connect_timeout
-        try:
-            await self.api.login(time_limit=timeout)
-        except ApiUnauthorizedError:
-            raise AuthenticationError(
-                f"{url} refused the username and password of {self.username!r}: "
-                "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
-            ) from None
-        except ApiTransientError as exc:
-            if exc.status_code == 429:
-                wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
-                raise AuthenticationError(
-                    f"{url} refuses logins for now after failed attempts: try again{wait}"
-                ) from None
-            if exc.no_connection:
-                raise ApiUnavailableError(
-                    f"{exc.message}: check CPUMON_API_URL and that cpumon-server is running"
-                ) from None
-            raise ApiUnavailableError(f"the API at {url} is not available ({exc.message}): try again later") from None
-        except ApiRejectedError as exc:
-            raise ApiUnavailableError(
-                f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL"
-            ) from None
+        await log_in(self.api)
 
     async def _create_run(self, name: str, started_at: dt.datetime) -> RunCreated:
         settings = self.settings

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from cpumon.api import ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
+from cpumon.login import log_in, unavailable
 from cpumon.settings import AgentSettings
 
 T = TypeVar("T")
@@ -131,25 +132,7 @@ class ReviewClient:
             await api.aclose()
 
     async def login(self) -> None:
-        url = self.api_url
-        try:
-            await self.api.login(time_limit=self.api.connect_timeout)
-        except ApiUnauthorizedError:
-            raise AuthenticationError(
-                f"{url} refused the username and password of {self.api.username!r}: "
-                "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
-            ) from None
-        except ApiTransientError as exc:
-            if exc.status_code == 429:
-                wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
-                raise AuthenticationError(
-                    f"{url} refuses logins for now after failed attempts: try again{wait}"
-                ) from None
-            raise _unavailable(url, exc) from None
-        except ApiRejectedError as exc:
-            raise ApiUnavailableError(
-                f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL"
-            ) from None
+        await log_in(self.api)
 
     # -- runs -----------------------------------------------------------------------------
     async def list_runs(self, *, limit: int, offset: int = 0, summaries: bool = False) -> RunPage:
@@ -205,7 +188,7 @@ class ReviewClient:
             body = await self._again_after_login(lambda: self.api._request("GET", target, json=None))
             return parse(body)
         except ApiTransientError as exc:
-            raise _unavailable(self.api_url, exc) from None
+            raise unavailable(self.api_url, exc) from None
         except ApiRejectedError as exc:
             if run_id is not None and exc.status_code in {400, 404}:
                 raise RunNotFoundError(f"no run {run_id!r} among your runs (see `cpumon runs`)") from None
@@ -257,12 +240,6 @@ async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes
         raise ApiUnavailableError(
             f"the export from {api_url} broke off ({type(exc).__name__}): nothing complete was written"
         ) from None
-
-
-def _unavailable(url: str, exc: ApiError) -> ApiUnavailableError:
-    if isinstance(exc, ApiTransientError) and exc.no_connection:
-        return ApiUnavailableError(f"{exc.message}: check CPUMON_API_URL and that cpumon-server is running")
-    return ApiUnavailableError(f"the API at {url} is not available ({exc.message}): try again later")
 
 
 def _time(value: Any) -> dt.datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,14 @@ class ApiClient:
         await self._request(
             "POST", f"/api/test-runs/{run_id}/finish", json={"ended_at": ended_at.isoformat()}, time_limit=time_limit
         )
+
+    async def get(self, path: str) -> Any:
+        """GET `path` (query included) and answer its JSON; failures sorted like every other call."""
+        return await self._request("GET", path, json=None)
+
+    def stream(self, path: str) -> AbstractAsyncContextManager[httpx.Response]:
+        """GET `path` as a response whose body is read as it arrives (the caller checks its status)."""
+        return self._client.stream("GET", path)
 
     async def _request(self, method: str, path: str, *, json: Any, time_limit: float | None = None) -> Any:
         extra: dict[str, Any] = {} if time_limit is None else {"timeout": httpx.Timeout(time_limit)}

@@ -164,10 +164,8 @@ class ReviewClient:
     async def csv(self, run_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """The run's CSV as an async iterator of chunks, read as it arrives (never held whole)."""
         path = f"{RUNS}/{run_id}/cpu-usage.csv"
-        # The agent's client keeps its httpx client private; streaming needs it directly.
-        http: httpx.AsyncClient = self.api._client
         try:
-            async with http.stream("GET", path) as response:
+            async with self.api.stream(path) as response:
                 if response.status_code >= 300:
                     await response.aread()
                     self._raise_for(response, path, run_id)
@@ -185,7 +183,7 @@ class ReviewClient:
         query = str(httpx.QueryParams(params))
         target = f"{path}?{query}" if query else path
         try:
-            body = await self._again_after_login(lambda: self.api._request("GET", target, json=None))
+            body = await self._again_after_login(lambda: self.api.get(target))
             return parse(body)
         except ApiTransientError as exc:
             raise unavailable(self.api_url, exc) from None

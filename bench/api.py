@@ -15,7 +15,7 @@ import httpx
 from bench.loadgen import _SSL, ClientOutcome, ClientSpec
 from bench.servers import BENCH_PASSWORD, BENCH_USER, SESSION_COOKIE, BenchError
 
-SETUP_CONCURRENCY = 8  # below the smallest connection pool (SQLite: 5 + 10 overflow)
+SETUP_CONCURRENCY = 32
 
 
 async def login(base_url: str) -> str:

@@ -213,6 +213,7 @@ def _brief(figures: dict[str, Any]) -> str:
         "p99_ms",
         "errors",
         "lost",
+        "unsent",
         "cursor_s",
         "csv_s",
         "cursor_rss_growth_mb",
@@ -224,6 +225,7 @@ def _brief(figures: dict[str, Any]) -> str:
         "db_cpu_pct",
         "client_cpu_pct",
         "schedule_lateness_p99_ms",
+        "other_cpu_pct",
     )
     return ", ".join(f"{k}={figures[k]}" for k in keys if k in figures)
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from bench.servers import SESSION_COOKIE, CpuMeter, Profiler, ServerProcess, database_processes
+from bench.servers import SESSION_COOKIE, CpuMeter, MachineMeter, Profiler, ServerProcess, database_processes
 
 JSON_HEADERS = {"content-type": "application/json"}
 _encode = msgspec.json.Encoder().encode
@@ -70,6 +70,7 @@ class ClientOutcome:
     failed: list[tuple[int, int]] = field(default_factory=list)  # [start, stop) ranges not acknowledged
     inserted: int = 0  # what the server said it inserted
     duplicates: int = 0  # what the server said it skipped
+    unsent: int = 0  # open loop: samples never sent because the agent fell too far behind its schedule
 
 
 @dataclass
@@ -141,12 +142,16 @@ async def _open_client(
 ) -> None:
     path = job.path.format(run_id=outcome.run_id)
     ticks = int((job.duration - phase) // job.period) + 1 if phase < job.duration else 0
+    cutoff = start + job.duration + job.timeout  # an agent that fell this far behind stops sending
     seq = outcome.first_seq
     for k in range(ticks):
         due = start + phase + k * job.period
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if time.monotonic() > cutoff:
+            outcome.unsent = ticks - k
+            break
         recorder.result.lateness.append(max(0.0, time.monotonic() - due))
         await recorder.post(client, path, sample_body(seq, 1), outcome, seq, 1)
         seq += 1
@@ -211,6 +216,13 @@ class Measured:
     results: list[JobResult]
     server_cpu_pct: float
     db_cpu_pct: float
+    machine_cpu_pct: float = 0.0  # the whole machine, in % of one core
+
+    @property
+    def other_cpu_pct(self) -> float:
+        """CPU used during the window by processes that are not the server, the database or the clients."""
+        clients = sum(r.cpu_s / r.wall_s * 100 for r in self.results if r.wall_s)
+        return round(max(0.0, self.machine_cpu_pct - self.server_cpu_pct - self.db_cpu_pct - clients), 1)
 
     @property
     def latencies(self) -> list[float]:
@@ -258,24 +270,26 @@ def run_jobs(jobs: list[Job], server: ServerProcess | None, label: str = "run") 
             ready.get(timeout=READY_TIMEOUT_S)
         server_meter = CpuMeter(server.processes() if server else [])
         db_meter = CpuMeter(database_processes())
+        machine_meter = MachineMeter()
         server_meter.start()
         db_meter.start()
-        limit = max(job.duration for job in jobs) + max(job.timeout for job in jobs) + 60
+        machine_meter.start()
+        limit = max(job.duration for job in jobs) + 2 * max(job.timeout for job in jobs) + 60
         with Profiler(server, label):
             go.set()
             for _ in jobs:
                 collected.append(results.get(timeout=limit))
-            server_cpu, db_cpu = server_meter.stop(), db_meter.stop()
+            server_cpu, db_cpu, machine_cpu = server_meter.stop(), db_meter.stop(), machine_meter.stop()
     except queue.Empty:
         collected.append(JobResult(error="a client process did not answer in time"))
-        server_cpu = db_cpu = 0.0
+        server_cpu = db_cpu = machine_cpu = 0.0
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
                 process.join()
-    return Measured(collected, round(server_cpu, 1), round(db_cpu, 1))
+    return Measured(collected, round(server_cpu, 1), round(db_cpu, 1), round(machine_cpu, 1))
 
 
 def split(specs: list[ClientSpec], parts: int) -> list[tuple[ClientSpec, ...]]:

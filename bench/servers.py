@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -278,6 +279,26 @@ class CpuMeter:
         wall = time.monotonic() - self._start_wall
         self.percent_of_core = 100 * (self._cpu() - self._start_cpu) / wall if wall > 0 else 0.0
         return self.percent_of_core
+
+
+class MachineMeter:
+    """The whole machine's busy CPU between start() and stop(), in % of one core (200 = both cores of 2)."""
+
+    def __init__(self) -> None:
+        self._start: Any = None
+        self._wall = 0.0
+
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+    def start(self) -> None:
+        self._start, self._wall = self._busy(), time.monotonic()
+
+    def stop(self) -> float:
+        wall = time.monotonic() - self._wall
+        return 100 * (self._busy() - self._start) / wall if wall > 0 else 0.0
 
 
 def database_processes() -> list[psutil.Process]:

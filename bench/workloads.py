@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import signal
 import subprocess
@@ -122,6 +123,10 @@ def _traffic(measured: Measured, samples_per_request: int) -> dict[str, Any]:
         # CPU the server spent per request: steadier than throughput on a shared machine.
         "server_cpu_ms_per_request": round(10 * measured.server_cpu_pct * wall / requests, 3) if requests else None,
         "client_cpu_pct": measured.client_cpu_pct,
+        "db_cpu_pct": measured.db_cpu_pct,
+        # The machine is shared: CPU taken by anything else during the window (of 100 per core).
+        "other_cpu_pct": measured.other_cpu_pct,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -153,8 +158,6 @@ def ingest_closed(
     measured = run_jobs(jobs, server, f"{label}-{database.kind}")
     _check(measured)
     figures = _traffic(measured, batch)
-    if database.kind == "mysql":
-        figures["db_cpu_pct"] = measured.db_cpu_pct
     figures["readback"] = asyncio.run(read_back(server.url, specs[0].cookie, measured.clients)).as_dict()
     return figures
 
@@ -188,11 +191,11 @@ def agents_open(
     figures["samples_per_s"] = round(figures["requests"] / duration, 1)
     lateness = latency_summary(measured.lateness)
     figures["schedule_lateness_p99_ms"] = lateness["p99_ms"]
-    if database.kind == "mysql":
-        figures["db_cpu_pct"] = measured.db_cpu_pct
     tally = asyncio.run(read_back(server.url, specs[0].cookie, measured.clients))
     figures["readback"] = tally.as_dict()
     figures["lost"] = tally.lost
+    # Samples an agent never sent because its earlier requests kept it too far behind schedule.
+    figures["unsent"] = sum(c.unsent for c in measured.clients)
     return figures
 
 

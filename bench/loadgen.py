@@ -217,6 +217,7 @@ class Measured:
     server_cpu_pct: float
     db_cpu_pct: float
     machine_cpu_pct: float = 0.0  # the whole machine, in % of one core
+    steal_pct: float = 0.0  # CPU the hypervisor took from this VM, in % of one core
 
     @property
     def other_cpu_pct(self) -> float:
@@ -265,12 +266,12 @@ def run_jobs(jobs: list[Job], server: ServerProcess | None, label: str = "run") 
     for process in processes:
         process.start()
     collected: list[JobResult] = []
+    machine_meter = MachineMeter()
     try:
         for _ in jobs:
             ready.get(timeout=READY_TIMEOUT_S)
         server_meter = CpuMeter(server.processes() if server else [])
         db_meter = CpuMeter(database_processes())
-        machine_meter = MachineMeter()
         server_meter.start()
         db_meter.start()
         machine_meter.start()
@@ -289,7 +290,9 @@ def run_jobs(jobs: list[Job], server: ServerProcess | None, label: str = "run") 
             if process.is_alive():
                 process.kill()
                 process.join()
-    return Measured(collected, round(server_cpu, 1), round(db_cpu, 1), round(machine_cpu, 1))
+    return Measured(
+        collected, round(server_cpu, 1), round(db_cpu, 1), round(machine_cpu, 1), round(machine_meter.steal_pct, 1)
+    )
 
 
 def split(specs: list[ClientSpec], parts: int) -> list[tuple[ClientSpec, ...]]:

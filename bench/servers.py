@@ -13,7 +13,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -285,20 +284,25 @@ class MachineMeter:
     """The whole machine's busy CPU between start() and stop(), in % of one core (200 = both cores of 2)."""
 
     def __init__(self) -> None:
-        self._start: Any = None
+        self._start: tuple[float, float] = (0.0, 0.0)
         self._wall = 0.0
+        self.steal_pct = 0.0
 
     @staticmethod
-    def _busy() -> float:
-        times = psutil.cpu_times()
-        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    def _busy() -> tuple[float, float]:
+        """(CPU seconds busy in this machine, seconds stolen by the hypervisor); guest time is within user."""
+        t = psutil.cpu_times()
+        fields = ("user", "nice", "system", "irq", "softirq")
+        return float(sum(getattr(t, f, 0.0) for f in fields)), float(getattr(t, "steal", 0.0))
 
     def start(self) -> None:
         self._start, self._wall = self._busy(), time.monotonic()
 
     def stop(self) -> float:
         wall = time.monotonic() - self._wall
-        return 100 * (self._busy() - self._start) / wall if wall > 0 else 0.0
+        busy, steal = self._busy()
+        self.steal_pct = 100 * (steal - self._start[1]) / wall if wall > 0 else 0.0
+        return 100 * (busy - self._start[0]) / wall if wall > 0 else 0.0
 
 
 def database_processes() -> list[psutil.Process]:

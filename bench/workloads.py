@@ -126,6 +126,7 @@ def _traffic(measured: Measured, samples_per_request: int) -> dict[str, Any]:
         "db_cpu_pct": measured.db_cpu_pct,
         # The machine is shared: CPU taken by anything else during the window (of 100 per core).
         "other_cpu_pct": measured.other_cpu_pct,
+        "steal_pct": measured.steal_pct,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 

@@ -13,7 +13,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 PYTHON = "3.11"
-SOURCES = ["cpumon", "backend", "database", "tests", "noxfile.py"]
+SOURCES = ["cpumon", "backend", "database", "bench", "tests", "noxfile.py", ".ci"]
 
 
 @nox.session(python=PYTHON)

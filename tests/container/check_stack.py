@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -484,7 +485,7 @@ def check_samples(api: Api, run_id: str, expected: int, what: str) -> None:
         items += page["items"]
         if not page.get("next_cursor"):
             break
-        path = f"/api/test-runs/{run_id}/cpu-usage?cursor={urllib.request.quote(str(page['next_cursor']))}"
+        path = f"/api/test-runs/{run_id}/cpu-usage?cursor={urllib.parse.quote(str(page['next_cursor']))}"
     REPORT.check(len(items) == expected, f"{what}: GET cpu-usage pages through {expected} samples", len(items))
 
 

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -140,9 +141,9 @@ def test_agent_through_an_outage_stores_every_sample_once(
     print(f"\nagent through a {OUTAGE_S:g} s outage: {taken} taken, {taken} stored once, {failed.group(1)} retries")
 
 
-def _all_samples(api: httpx.Client, run_id: str) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = []
-    params: dict[str, object] = {"limit": 1000}
+def _all_samples(api: httpx.Client, run_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"limit": 1000}
     while True:
         page = api.get(f"/api/test-runs/{run_id}/cpu-usage", params=params).json()
         items.extend(page["items"])

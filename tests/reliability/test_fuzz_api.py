@@ -41,7 +41,9 @@ def new_run(session: requests.Session, url: str) -> str:
     response = session.post(f"{url}/api/test-runs", json={"name": "fuzz", "threshold_percent": 50}, timeout=10)
     assert response.status_code == 201, response.text
     run_id: str = response.json()["id"]
-    samples = [{"seq": i, "cpu_percent": i * 7 % 101, "recorded_at": f"2026-01-01T00:00:{i:02d}Z"} for i in range(30)]
+    samples: list[dict[str, Any]] = [
+        {"seq": i, "cpu_percent": i * 7 % 101, "recorded_at": f"2026-01-01T00:00:{i:02d}Z"} for i in range(30)
+    ]
     stored = session.post(f"{url}/api/test-runs/{run_id}/cpu-usage", json=samples, timeout=10)
     assert stored.status_code == 201, stored.text
     return run_id
@@ -117,7 +119,7 @@ def test_operation_survives_generated_requests(fuzz_server: Server, operation_id
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case[Any]) -> None:
         if method == "DELETE" and case.path_parameters.get("run_id") == run_ids[0]:
             case.path_parameters["run_id"] = run_ids[0] = new_run(session, url)  # keep one to delete
         response = case.call(session=session, timeout=30)

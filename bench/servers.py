@@ -276,7 +276,7 @@ class CpuMeter:
 
     def stop(self) -> float:
         wall = time.monotonic() - self._start_wall
-        self.percent_of_core = 100 * (self._cpu() - self._start_cpu) / wall if wall > 0 else 0.0
+        self.percent_of_core = max(0.0, 100 * (self._cpu() - self._start_cpu) / wall) if wall > 0 else 0.0
         return self.percent_of_core
 
 

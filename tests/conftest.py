@@ -60,29 +60,24 @@ def worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-async def _recreate_mysql_database(url: str) -> None:
-    parsed = make_url(url)
-    server = create_async_engine(parsed.set(database="mysql"))
-    try:
-        async with server.begin() as connection:
-            await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
-            await connection.execute(text(f"CREATE DATABASE `{parsed.database}` CHARACTER SET utf8mb4"))
-    finally:
-        await server.dispose()
+def _on_mysql_server(url: str, *statements: str) -> None:
+    """Run `statements` ({database} = the URL's database) on the URL's server, outside that database."""
 
+    async def run() -> None:
+        parsed = make_url(url)
+        server = create_async_engine(parsed.set(database="mysql"))
+        try:
+            async with server.begin() as connection:
+                for statement in statements:
+                    await connection.execute(text(statement.format(database=parsed.database)))
+        finally:
+            await server.dispose()
 
-async def _drop_mysql_database(url: str) -> None:
-    parsed = make_url(url)
-    server = create_async_engine(parsed.set(database="mysql"))
-    try:
-        async with server.begin() as connection:
-            await connection.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
-    finally:
-        await server.dispose()
+    asyncio.run(run())
 
 
 def drop_mysql_database(url: str) -> None:
-    asyncio.run(_drop_mysql_database(url))
+    _on_mysql_server(url, "DROP DATABASE IF EXISTS `{database}`")
 
 
 def mysql_database_url(name: str) -> str:
@@ -94,7 +89,9 @@ def mysql_database_url(name: str) -> str:
     base = make_url(MYSQL_URL)
     url = base.set(database=f"{base.database or 'cpumon_test'}_{name}_{worker_suffix()}_{os.getpid()}")
     rendered = url.render_as_string(hide_password=False)
-    asyncio.run(_recreate_mysql_database(rendered))
+    _on_mysql_server(
+        rendered, "DROP DATABASE IF EXISTS `{database}`", "CREATE DATABASE `{database}` CHARACTER SET utf8mb4"
+    )
     return rendered
 
 

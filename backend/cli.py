@@ -75,7 +75,9 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "port": settings.port,
         "workers": settings.workers,
         "log_level": settings.log_level,
-        "proxy_headers": False,
+        # X-Forwarded-For is believed only from the proxies named: anyone else could forge it.
+        "proxy_headers": settings.forwarded_allow_ips is not None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
     }
 

@@ -53,6 +53,10 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body size limit (413 above it)")
     host: str = Field(default="127.0.0.1", description="bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="bind port")
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="proxies (comma-separated addresses) whose X-Forwarded-For names the client; unset: none",
+    )
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="uvicorn's log level")
     debug: bool = Field(

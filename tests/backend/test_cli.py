@@ -100,8 +100,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(env: dict[str, str]) -> Iterator[str]:
-    """migrate && create-user alice && cpumon-server, as the README says."""
+def served(env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
+    """migrate && create-user alice && cpumon-server, as the README says (extra env: indirect param)."""
+    env = {**env, **getattr(request, "param", {})}
     assert run(["migrate"], env).returncode == 0
     assert run(["create-user", "alice"], env, "alice-password\n").returncode == 0
     port = free_port()
@@ -137,3 +138,28 @@ def test_served_api_works_end_to_end(served: str) -> None:
         assert stored.json() == {"inserted": 1, "duplicates": 0}
         assert client.get("/schema/openapi.json").status_code == 200
         assert "server" not in client.get("/health").headers  # no software banner
+
+
+THROTTLED_SOON = {"CPUMON_LOGIN_MAX_FAILURES": "2"}
+
+
+def fail_logins_from(client: httpx.Client, address: str, names: list[str]) -> list[int]:
+    body = {"password": "wrong"}
+    headers = {"x-forwarded-for": address}
+    return [client.post("/api/auth/login", json={**body, "username": n}, headers=headers).status_code for n in names]
+
+
+@pytest.mark.parametrize("served", [{**THROTTLED_SOON, "CPUMON_FORWARDED_ALLOW_IPS": "127.0.0.1"}], indirect=True)
+def test_a_trusted_proxy_names_the_client(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=10) as client:
+        assert fail_logins_from(client, "203.0.113.1", ["u1", "u2", "u3"]) == [401, 401, 429]
+        # Another client behind the same proxy has its own count.
+        assert fail_logins_from(client, "203.0.113.2", ["u4"]) == [401]
+
+
+@pytest.mark.parametrize("served", [THROTTLED_SOON], indirect=True)
+def test_forwarded_headers_are_ignored_without_trusted_proxies(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=10) as client:
+        assert fail_logins_from(client, "203.0.113.1", ["u1", "u2"]) == [401, 401]
+        # A forged header does not buy a fresh count: the connection's address is what counts.
+        assert fail_logins_from(client, "198.51.100.7", ["u3"]) == [429]

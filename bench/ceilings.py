@@ -36,19 +36,7 @@ async def raw_insert_rate(database: Database, run_name: str, batch: int, duratio
 
 
 async def _mysql(database: Database, run_name: str, batch: int, duration: float) -> dict[str, float]:
-    import aiomysql  # noqa: PLC0415
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
-
-    url = make_url(database.url)
-    connection = await aiomysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        db=url.database or "",
-        charset="utf8mb4",
-        autocommit=False,
-    )
+    connection = await _mysql_connection(database, autocommit=False)
     sql = f"INSERT IGNORE INTO cpu_usage ({COLUMNS}) VALUES " + ",".join(["(%s,%s,%s,%s,%s)"] * batch)  # noqa: S608
     try:
         async with connection.cursor() as cursor:
@@ -100,18 +88,7 @@ async def raw_read(database: Database, run_name: str) -> dict[str, Any]:
     """W4's ceiling: every sample of run `run_name` in time order, fetched with the same driver, no HTTP, no ORM."""
     query = "SELECT id, seq, recorded_at, cpu_percent FROM cpu_usage WHERE test_run_id = {p} ORDER BY recorded_at, id"
     if database.kind == "mysql":
-        import aiomysql  # noqa: PLC0415
-        from sqlalchemy.engine import make_url  # noqa: PLC0415
-
-        url = make_url(database.url)
-        connection = await aiomysql.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 3306,
-            user=url.username or "root",
-            password=url.password or "",
-            db=url.database or "",
-            autocommit=True,
-        )
+        connection = await _mysql_connection(database, autocommit=True)
         try:
             async with connection.cursor() as cursor:
                 await cursor.execute("SELECT id FROM test_runs WHERE name = %s", (run_name,))
@@ -135,3 +112,20 @@ async def raw_read(database: Database, run_name: str) -> dict[str, Any]:
                 rows = len(list(await cursor.fetchall()))
             elapsed = time.perf_counter() - started
     return {"seconds": round(elapsed, 3), "rows": rows}
+
+
+async def _mysql_connection(database: Database, *, autocommit: bool) -> Any:
+    """A raw aiomysql connection to the benchmark database: the same driver as the server, no pool or ORM."""
+    import aiomysql  # noqa: PLC0415
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    url = make_url(database.url)
+    return await aiomysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        db=url.database or "",
+        charset="utf8mb4",
+        autocommit=autocommit,
+    )

@@ -15,6 +15,8 @@ from backend.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
 
 NAME_MAX = 200
 HOSTNAME_MAX = 255
+# The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
+BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
 
 
 class TestRun(AuditMixin, DefaultBase):
@@ -46,3 +48,9 @@ class CpuUsage(BigIntIdMixin, CreatedAtMixin, DefaultBase):
     seq: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     cpu_percent: Mapped[float] = mapped_column(Double(), nullable=False)
+    # The breakdown (shares of total CPU time) and the busiest core: null for clients that send only the total.
+    user_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    system_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    iowait_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    steal_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    max_core_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)

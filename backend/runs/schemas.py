@@ -54,6 +54,12 @@ class RunSummary(msgspec.Struct):
     last_sample_at: dt.datetime | None
     threshold_percent: float
     time_above_threshold_s: float
+    # The breakdown's averages and the hottest core's max, over the samples that carry them (null if none).
+    avg_user_percent: float | None = None
+    avg_system_percent: float | None = None
+    avg_iowait_percent: float | None = None
+    avg_steal_percent: float | None = None
+    max_core_percent: float | None = None
 
 
 class RunDetail(RunRead):
@@ -75,6 +81,12 @@ class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
     cpu_percent: Percent
     recorded_at: AwareDatetime | None = None
     seq: Seq | None = None
+    # Optional, so older clients keep working: shares of total CPU time over the interval, and the busiest core.
+    user_percent: Percent | None = None
+    system_percent: Percent | None = None
+    iowait_percent: Percent | None = None
+    steal_percent: Percent | None = None
+    max_core_percent: Percent | None = None
 
 
 SampleBatch = Annotated[list[SampleIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
@@ -90,6 +102,11 @@ class SampleRead(msgspec.Struct):
     seq: int | None
     recorded_at: dt.datetime
     cpu_percent: float
+    user_percent: float | None = None
+    system_percent: float | None = None
+    iowait_percent: float | None = None
+    steal_percent: float | None = None
+    max_core_percent: float | None = None
 
 
 class SamplePage(msgspec.Struct):
@@ -103,6 +120,7 @@ class SeriesPoint(msgspec.Struct):
     min_percent: float
     avg_percent: float
     max_percent: float
+    max_core_percent: float | None = None  # the hottest core in the bucket, when the samples carry it
 
 
 class Series(msgspec.Struct):

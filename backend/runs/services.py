@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.db import utcnow
 from backend.runs.cursor import encode_cursor
-from backend.runs.models import CpuUsage, TestRun
+from backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
 from backend.runs.schemas import (
     IngestResult,
     RunCreate,
@@ -30,7 +30,9 @@ from backend.runs.schemas import (
 )
 from backend.runs.sql import as_timestamp, bucket_index, insert_ignoring_duplicates, seconds_between
 
-CSV_HEADER = ("id", "seq", "recorded_at", "cpu_percent")
+CSV_HEADER = ("id", "seq", "recorded_at", "cpu_percent", *BREAKDOWN_FIELDS)
+# The columns a sample page and the CSV read, in CSV_HEADER order.
+SAMPLE_COLUMNS = tuple(getattr(CpuUsage, name) for name in CSV_HEADER)
 CSV_ROWS_PER_CHUNK = 2_000
 
 
@@ -112,6 +114,11 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
                 CpuUsage.test_run_id,
                 CpuUsage.cpu_percent,
                 CpuUsage.recorded_at,
+                CpuUsage.user_percent,
+                CpuUsage.system_percent,
+                CpuUsage.iowait_percent,
+                CpuUsage.steal_percent,
+                CpuUsage.max_core_percent,
                 func.lag(CpuUsage.recorded_at)
                 .over(partition_by=CpuUsage.test_run_id, order_by=(CpuUsage.recorded_at, CpuUsage.id))
                 .label("previous_at"),
@@ -135,11 +142,17 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
                 func.min(ordered.c.recorded_at),
                 func.max(ordered.c.recorded_at),
                 func.coalesce(func.sum(above), 0.0),
+                func.avg(ordered.c.user_percent),  # AVG and MAX skip nulls: samples without a breakdown
+                func.avg(ordered.c.system_percent),
+                func.avg(ordered.c.iowait_percent),
+                func.avg(ordered.c.steal_percent),
+                func.max(ordered.c.max_core_percent),
             )
             .select_from(ordered.join(TestRun, TestRun.id == ordered.c.test_run_id))
             .group_by(ordered.c.test_run_id)
         )
-        for run_id, count, avg, low, high, first, last, above_s in (await self.repository.session.execute(stmt)).all():
+        for row in (await self.repository.session.execute(stmt)).all():
+            run_id, count, avg, low, high, first, last, above_s, user, system, iowait, steal, hottest = row
             found[run_id] = RunSummary(
                 sample_count=count,
                 avg_percent=float(avg),
@@ -149,8 +162,17 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
                 last_sample_at=last,
                 threshold_percent=limits[run_id],
                 time_above_threshold_s=round(float(above_s), 6),
+                avg_user_percent=_float_or_none(user),
+                avg_system_percent=_float_or_none(system),
+                avg_iowait_percent=_float_or_none(iowait),
+                avg_steal_percent=_float_or_none(steal),
+                max_core_percent=hottest,
             )
         return found
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)  # MariaDB's AVG is a Decimal
 
 
 def _empty_summary(threshold: float) -> RunSummary:
@@ -184,6 +206,11 @@ class SampleService:
                 "seq": s.seq,
                 "recorded_at": s.recorded_at or now,
                 "cpu_percent": s.cpu_percent,
+                "user_percent": s.user_percent,
+                "system_percent": s.system_percent,
+                "iowait_percent": s.iowait_percent,
+                "steal_percent": s.steal_percent,
+                "max_core_percent": s.max_core_percent,
                 "created_at": now,
             }
             for s in samples
@@ -197,7 +224,7 @@ class SampleService:
     async def page(self, run: TestRun, limit: int, after: tuple[dt.datetime, int] | None) -> SamplePage:
         """Samples in time order after the cursor position: keyset pagination, no OFFSET scans."""
         stmt = (
-            select(CpuUsage.id, CpuUsage.seq, CpuUsage.recorded_at, CpuUsage.cpu_percent)
+            select(*SAMPLE_COLUMNS)
             .where(CpuUsage.test_run_id == run.id)
             .order_by(CpuUsage.recorded_at, CpuUsage.id)
             .limit(limit + 1)
@@ -214,7 +241,7 @@ class SampleService:
         # structs built from tuples (a 5,000-row page spent most of its time in ORM row handling).
         connection = await self._session.connection()
         rows = (await connection.execute(stmt)).all()
-        items = [SampleRead(id_, seq, recorded_at, cpu) for id_, seq, recorded_at, cpu in rows]
+        items = [SampleRead(*row) for row in rows]
         next_cursor = None
         if len(items) > limit:
             items = items[:limit]
@@ -243,14 +270,17 @@ class SampleService:
                 func.min(CpuUsage.cpu_percent),
                 func.avg(CpuUsage.cpu_percent),
                 func.max(CpuUsage.cpu_percent),
+                func.max(CpuUsage.max_core_percent),
             )
             .where(CpuUsage.test_run_id == run.id)
             .group_by(index)
             .order_by(index)
         )
         return [
-            SeriesPoint(start=start, count=n, min_percent=lo, avg_percent=float(avg), max_percent=hi)
-            for _, start, n, lo, avg, hi in (await self._session.execute(stmt)).all()
+            SeriesPoint(
+                start=start, count=n, min_percent=lo, avg_percent=float(avg), max_percent=hi, max_core_percent=core
+            )
+            for _, start, n, lo, avg, hi, core in (await self._session.execute(stmt)).all()
         ]
 
 
@@ -264,7 +294,7 @@ async def stream_csv(engine: AsyncEngine, run_id: uuid.UUID) -> AsyncIterator[by
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue().encode()
     stmt = (
-        select(CpuUsage.id, CpuUsage.seq, CpuUsage.recorded_at, CpuUsage.cpu_percent)
+        select(*SAMPLE_COLUMNS)
         .where(CpuUsage.test_run_id == run_id)
         .order_by(CpuUsage.recorded_at, CpuUsage.id)
         .execution_options(yield_per=CSV_ROWS_PER_CHUNK)
@@ -275,7 +305,11 @@ async def stream_csv(engine: AsyncEngine, run_id: uuid.UUID) -> AsyncIterator[by
             buffer.seek(0)
             buffer.truncate()
             writer.writerows(
-                (id_, "" if seq is None else seq, recorded_at.isoformat(), repr(cpu))
-                for id_, seq, recorded_at, cpu in rows
+                (id_, _blank_if_none(seq), recorded_at.isoformat(), repr(cpu), *map(_blank_if_none, breakdown))
+                for id_, seq, recorded_at, cpu, *breakdown in rows
             )
             yield buffer.getvalue().encode()
+
+
+def _blank_if_none(value: float | int | None) -> str | float | int:
+    return "" if value is None else repr(value) if isinstance(value, float) else value

@@ -171,6 +171,11 @@ def test_summary_of_an_empty_run(alice: Client) -> None:
         "last_sample_at": None,
         "threshold_percent": 80.0,
         "time_above_threshold_s": 0.0,
+        "avg_user_percent": None,
+        "avg_system_percent": None,
+        "avg_iowait_percent": None,
+        "avg_steal_percent": None,
+        "max_core_percent": None,
     }
 
 
@@ -262,7 +267,14 @@ def test_series_of_an_empty_run_and_of_a_single_sample(alice: Client) -> None:
     assert alice.get(url).json() == {"items": []}
     alice.post(f"/api/test-runs/{run['id']}/cpu-usage", json={"cpu_percent": 5.0, "recorded_at": at(0)})
     assert alice.get(url).json()["items"] == [
-        {"start": at(0), "count": 1, "min_percent": 5.0, "avg_percent": 5.0, "max_percent": 5.0}
+        {
+            "start": at(0),
+            "count": 1,
+            "min_percent": 5.0,
+            "avg_percent": 5.0,
+            "max_percent": 5.0,
+            "max_core_percent": None,
+        }
     ]
 
 
@@ -281,4 +293,6 @@ def test_csv_export_has_every_sample(alice: Client) -> None:
 
 def test_csv_export_of_an_empty_run_is_just_the_header(alice: Client) -> None:
     run = start_run(alice)
-    assert alice.get(f"/api/test-runs/{run['id']}/cpu-usage.csv").text == "id,seq,recorded_at,cpu_percent\n"
+    assert alice.get(f"/api/test-runs/{run['id']}/cpu-usage.csv").text == (
+        "id,seq,recorded_at,cpu_percent,user_percent,system_percent,iowait_percent,steal_percent,max_core_percent\n"
+    )

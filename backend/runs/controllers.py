@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -48,6 +49,7 @@ from backend.runs.schemas import (
     Series,
 )
 from backend.runs.services import RunFinishedError, SampleService, TestRunService, stream_csv
+from backend.runs.window import Hosts, hosts_from_query, instant, window_from_query
 
 RUN = "/{run_id:str}"
 # 400 is documented once, as ValidationException: Litestar adds it to every handler with parameters, and
@@ -92,7 +94,13 @@ class TestRunController(Controller):
         data: RunCreate = await read_body(request, RunCreate)
         return to_read(await runs_service.start(current_user.id, data))
 
-    @get("", summary="The caller's runs, newest first (with ?summary=true, each with its summary)", raises=ERRORS)
+    @get(
+        "",
+        summary="The caller's runs, newest first (with ?summary=true, each with its summary)",
+        description="With host and/or active_from/active_to: only the runs on those hosts whose time "
+        "(until now while running) overlaps the window.",
+        raises=ERRORS,
+    )
     async def list_runs(
         self,
         runs_service: NamedDependency[TestRunService],
@@ -102,13 +110,24 @@ class TestRunController(Controller):
         summary: Annotated[
             bool, Parameter(description="add each run's summary, against its own threshold (one query per page)")
         ] = False,
+        host: Hosts = None,
+        active_from: Annotated[dt.datetime | None, instant()] = None,
+        active_to: Annotated[dt.datetime | None, instant()] = None,
     ) -> RunPage:
-        runs, total = await runs_service.list_owned(current_user.id, limit, offset)
+        window = window_from_query(active_from, active_to, ("active_from", "active_to"))
+        hosts = hosts_from_query(host)
+        runs, total = await runs_service.list_owned(current_user.id, limit, offset, hosts, window)
         summaries = await runs_service.summaries(runs) if summary else {}
         items = [RunListItem(**_fields(run), summary=summaries.get(run.id)) for run in runs]
         return RunPage(items=items, total=total, limit=limit, offset=offset)
 
-    @get(RUN, summary="One run with its summary (computed in SQL)", raises=ERRORS)
+    @get(
+        RUN,
+        summary="One run with its summary (computed in SQL)",
+        description="With from and/or to, the summary covers the samples recorded in that window, and time "
+        "above the threshold is counted only inside it.",
+        raises=ERRORS,
+    )
     async def get_run(
         self,
         run_id: RunId,
@@ -119,9 +138,13 @@ class TestRunController(Controller):
             # Litestar drops `minimum: 0` from an optional number's schema; schema_extra puts it back.
             Parameter(ge=0, le=100, description="default: the run's own threshold", schema_extra={"minimum": 0}),
         ] = None,
+        window_from: Annotated[dt.datetime | None, instant("from")] = None,
+        window_to: Annotated[dt.datetime | None, instant("to")] = None,
     ) -> RunDetail:
+        window = window_from_query(window_from, window_to, ("from", "to"))
         run = await _owned(runs_service, run_id, current_user)
-        summary = await runs_service.summary(run, run.threshold_percent if threshold is None else threshold)
+        limit = run.threshold_percent if threshold is None else threshold
+        summary = await runs_service.summary(run, limit, window)
         return RunDetail(**_fields(run), summary=summary)
 
     @post(

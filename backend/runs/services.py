@@ -13,7 +13,7 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.db import utcnow
@@ -29,6 +29,7 @@ from backend.runs.schemas import (
     SeriesPoint,
 )
 from backend.runs.sql import as_timestamp, bucket_index, insert_ignoring_duplicates, seconds_between
+from backend.runs.window import Window, run_filters
 
 CSV_HEADER = ("id", "seq", "recorded_at", "cpu_percent", *BREAKDOWN_FIELDS)
 # The columns a sample page and the CSV read, in CSV_HEADER order.
@@ -76,8 +77,11 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
             raise NotFoundError(detail="no such test run")
         return run
 
-    async def list_owned(self, user_id: int, limit: int, offset: int) -> tuple[Sequence[TestRun], int]:
+    async def list_owned(
+        self, user_id: int, limit: int, offset: int, hosts: list[str] | None = None, window: Window | None = None
+    ) -> tuple[Sequence[TestRun], int]:
         return await self.get_many_and_count(
+            run_filters(hosts, window, utcnow()),
             LimitOffset(limit=limit, offset=offset),
             OrderBy(field_name="started_at", sort_order="desc"),
             OrderBy(field_name="id", sort_order="desc"),
@@ -94,16 +98,20 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
         await self.repository.session.delete(run)
         await self.repository.session.commit()
 
-    async def summary(self, run: TestRun, threshold: float) -> RunSummary:
-        """The run's summary against `threshold` (see `summaries`)."""
-        return (await self.summaries([run], threshold))[run.id]
+    async def summary(self, run: TestRun, threshold: float, window: Window | None = None) -> RunSummary:
+        """The run's summary against `threshold`, over `window` if given (see `summaries`)."""
+        return (await self.summaries([run], threshold, window))[run.id]
 
-    async def summaries(self, runs: Sequence[TestRun], threshold: float | None = None) -> dict[uuid.UUID, RunSummary]:
+    async def summaries(
+        self, runs: Sequence[TestRun], threshold: float | None = None, window: Window | None = None
+    ) -> dict[uuid.UUID, RunSummary]:
         """Count, avg, min, max, first/last sample and time above threshold of each run, in one SQL query.
 
         Each run is measured against `threshold`, or its own threshold when that is None. Time above
         threshold is the sum of the intervals that end at a sample above it: each sample stands for
         the time since the one before it in the same run (the first stands for no time).
+        With a window, only samples recorded inside it count, and an interval that began before the
+        window's start counts from that start: the same rule, cut at the window's edges.
         """
         limits = {run.id: run.threshold_percent if threshold is None else threshold for run in runs}
         found = {run_id: _empty_summary(limit) for run_id, limit in limits.items()}
@@ -127,7 +135,11 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
             .subquery()
         )
         limit = TestRun.threshold_percent if threshold is None else literal(threshold)
-        interval = seconds_between(ordered.c.recorded_at, ordered.c.previous_at, self.dialect)
+        since: ColumnElement[dt.datetime] = ordered.c.previous_at
+        if window is not None and window.start is not None:
+            start = as_timestamp(window.start)
+            since = case((ordered.c.previous_at < start, start), else_=ordered.c.previous_at)
+        interval = seconds_between(ordered.c.recorded_at, since, self.dialect)
         above = case(
             (and_(ordered.c.cpu_percent > limit, ordered.c.previous_at.is_not(None)), interval),
             else_=0.0,
@@ -149,6 +161,7 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
                 func.max(ordered.c.max_core_percent),
             )
             .select_from(ordered.join(TestRun, TestRun.id == ordered.c.test_run_id))
+            .where(_recorded_inside(ordered.c.recorded_at, window))
             .group_by(ordered.c.test_run_id)
         )
         for row in (await self.repository.session.execute(stmt)).all():
@@ -173,6 +186,15 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
 
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)  # MariaDB's AVG is a Decimal
+
+
+def _recorded_inside(recorded_at: ColumnElement[dt.datetime], window: Window | None) -> ColumnElement[bool]:
+    conditions = []
+    if window is not None and window.start is not None:
+        conditions.append(recorded_at >= as_timestamp(window.start))
+    if window is not None and window.end is not None:
+        conditions.append(recorded_at <= as_timestamp(window.end))
+    return and_(true(), *conditions)
 
 
 def _empty_summary(threshold: float) -> RunSummary:

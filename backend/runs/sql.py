@@ -30,7 +30,9 @@ def seconds_between(
         # julianday() keeps only milliseconds. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff": whole
         # seconds from strftime('%s'), the fraction from the text, subtracted apart to stay exact.
         def whole(value: SQLColumnExpression[dt.datetime]) -> ColumnElement[int]:
-            return cast(func.strftime("%s", value), Integer)
+            # Only the first 19 characters: strftime rounds the fraction to milliseconds, so .9996 s became
+            # the next whole second.
+            return cast(func.strftime("%s", func.substr(value, 1, 19)), Integer)
 
         def fraction(value: SQLColumnExpression[dt.datetime]) -> ColumnElement[float]:
             return cast(func.substr(value, 20), Float)

@@ -1,0 +1,86 @@
+"""Time windows on the runs routes: which runs overlap one, and where a windowed summary cuts.
+
+A load-test tool asks "what did these hosts do between the test's start and now?": the runs list
+filters by host and window, and a run's summary can be restricted to a window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar.exceptions import ClientException
+from litestar.params import Parameter
+from sqlalchemy import ColumnElement, and_, func, or_, true
+
+from backend.runs.models import HOSTNAME_MAX, TestRun
+from backend.runs.sql import as_timestamp
+
+MAX_HOSTS = 100
+
+
+def instant(query: str | None = None) -> Any:
+    """The Parameter of a time in a query string (named `query` there when the argument name cannot be)."""
+    return Parameter(
+        query=query,
+        description="ISO-8601 with a UTC offset, e.g. 2026-01-01T12:00:00Z",
+        schema_extra={"format": "date-time"},
+    )
+
+
+Hosts = Annotated[
+    list[str] | None,
+    Parameter(
+        description=f"only runs on these hosts (repeat the parameter or give a comma list; up to {MAX_HOSTS}; "
+        "ASCII case is ignored)",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed time range [start, end]; either side may be open (None)."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def window_from_query(start: dt.datetime | None, end: dt.datetime | None, names: tuple[str, str]) -> Window | None:
+    """The window given by two query parameters, or None when both are absent; a clear 400 when invalid."""
+    for value, name in zip((start, end), names, strict=True):
+        if value is not None and value.utcoffset() is None:
+            raise ClientException(detail=f"{name} must carry a UTC offset (e.g. Z or +02:00)", extra={"field": name})
+    if start is not None and end is not None and start > end:
+        raise ClientException(detail=f"{names[0]} must not be after {names[1]}", extra={"field": names[0]})
+    if start is None and end is None:
+        return None
+    return Window(start, end)
+
+
+def hosts_from_query(values: Sequence[str] | None) -> list[str] | None:
+    """Repeated and comma-separated host names, blanks dropped, case folded; None when none were asked for."""
+    if not values:
+        return None
+    hosts = sorted({part.strip().lower() for value in values for part in value.split(",") if part.strip()})
+    if len(hosts) > MAX_HOSTS:
+        raise ClientException(detail=f"at most {MAX_HOSTS} hosts per request", extra={"field": "host"})
+    if any(len(host) > HOSTNAME_MAX for host in hosts):
+        raise ClientException(detail=f"a host name has at most {HOSTNAME_MAX} characters", extra={"field": "host"})
+    return hosts
+
+
+def run_filters(hosts: list[str] | None, window: Window | None, now: dt.datetime) -> ColumnElement[bool]:
+    """Runs on one of `hosts` whose [started_at, ended_at or now] overlaps `window`."""
+    conditions: list[ColumnElement[bool]] = []
+    if hosts is not None:
+        # lower() folds ASCII on every backend; host names are ASCII (IDNs travel as punycode).
+        conditions.append(func.lower(TestRun.hostname).in_(hosts))
+    if window is not None and window.end is not None:
+        conditions.append(TestRun.started_at <= as_timestamp(window.end))
+    if window is not None and window.start is not None:
+        ended_inside = TestRun.ended_at >= as_timestamp(window.start)
+        # A running run lasts until now: it reaches the window unless the window starts in the future.
+        conditions.append(or_(ended_inside, TestRun.ended_at.is_(None)) if now >= window.start else ended_inside)
+    return and_(true(), *conditions)

@@ -9,11 +9,12 @@ from advanced_alchemy.base import orm_registry
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from backend.errors import CONNECTION_LOST, raw_error_number
 from backend.settings import ServerSettings
 
 UTC = dt.UTC
@@ -93,7 +94,7 @@ def create_engine(settings: ServerSettings) -> AsyncEngine:
         engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"timeout": 5})
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         hide_parameters=True,  # values (session ids, hashes) never reach an error message or log
         pool_pre_ping=True,  # a connection dropped by the server is replaced, not handed to a request
@@ -103,6 +104,43 @@ def create_engine(settings: ServerSettings) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout,
         connect_args={"connect_timeout": settings.database_connect_timeout, "charset": "utf8mb4"},
     )
+    event.listen(engine.sync_engine, "connect", _mysql_on_connect)
+    event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
+    return engine
+
+
+#: Key in a pooled connection's `info`: True when its server is a Galera cluster node.
+GALERA = "cpumon_galera"
+
+
+def _mysql_on_connect(dbapi_connection: Any, record: Any) -> None:
+    # Detected per connection, nothing to configure. SHOW is answered even by a node that is not ready.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
+    row = cursor.fetchone()
+    galera = row is not None and str(row[1]).upper() == "ON"
+    record.info[GALERA] = galera
+    if galera:
+        # Read-your-writes across replicas: reads (1) and UPDATE/DELETE (2) first wait until this node
+        # has applied every write the cluster committed before them, so a run or session created
+        # through another replica is found at once. Writes are ordered by certification already.
+        cursor.execute("SET SESSION wsrep_sync_wait = 3")
+    cursor.close()
+
+
+def _drop_unusable_connection(context: ExceptionContext) -> None:
+    """A connection whose server refuses to serve (a Galera node not Primary or joining, a shutdown) is dropped.
+
+    Marked as a disconnect, it is invalidated instead of rolled back: such a node refuses even the
+    ROLLBACK at the end of the request, which would turn a 503 into a 500.
+    """
+    if raw_error_number(context.original_exception) in CONNECTION_LOST:
+        context.is_disconnect = True
+
+
+def on_galera(connection: AsyncConnection) -> bool:
+    """True when `connection` is to a Galera cluster node (found when the connection was opened)."""
+    return bool(connection.info.get(GALERA, False))
 
 
 def create_alchemy_config(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:

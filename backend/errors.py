@@ -1,10 +1,18 @@
-"""Error answers: every failure the API expects becomes a clear 4xx/503 body, never a 500.
+"""Error answers, mapped in one place: storage, not-found and validation failures become clear answers.
 
 Bodies keep Litestar's shape: {"status_code": ..., "detail": ..., "extra"?: ...}.
+
+What a storage error means is decided by the driver's error number (MySQL/MariaDB's `args[0]`,
+SQLite's `sqlite_errorcode`), never by reading its message:
+- the pool has no free connection, or writes kept conflicting: 503 "server busy";
+- the database (or the session store) cannot be reached or cannot serve: 503 "database unavailable";
+- anything else is a bug: a 500, logged with its cause.
+Both 503s carry Retry-After, so clients (the agent) retry; a 500 tells them to stop.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Any
 
@@ -15,30 +23,62 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger("cpumon.server")
 
 RETRY_AFTER_S = 5
 UNAVAILABLE = "database unavailable: try again in a few seconds"
+BUSY = "server busy: try again in a few seconds"
+STORE_UNAVAILABLE = "session store unavailable: try again in a few seconds"
 
-#: What a database or session store that is down, unreachable or overloaded raises.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    DisconnectionError,
-    PoolTimeoutError,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-    RedisConnectionError,
-    RedisTimeoutError,
+#: MySQL/MariaDB errors that a retry of the whole transaction may cure (the transaction was rolled back).
+DEADLOCK = 1213  # a deadlock, or a Galera certification conflict with a write on another node
+LOCK_WAIT_TIMEOUT = 1205
+CONFLICTS = frozenset({DEADLOCK, LOCK_WAIT_TIMEOUT})
+
+#: MySQL/MariaDB errors after which the connection cannot serve: dropped, never reused (not even to ROLLBACK).
+NODE_NOT_READY = 1047  # Galera: the node is not Primary, or still joining ("WSREP has not yet prepared node")
+CONNECTION_LOST = frozenset(
+    {
+        NODE_NOT_READY,
+        1053,  # server shutdown in progress
+        1927,  # connection was killed
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        2055,  # lost connection at reading/handshake
+        4031,  # disconnected by the server (inactivity)
+    }
 )
+
+#: MySQL/MariaDB errors that say the database cannot be used now: reaching it, or serving anything.
+MYSQL_UNAVAILABLE = CONNECTION_LOST | {
+    1040,  # too many connections
+    1045,  # access denied
+    1049,  # unknown database
+    1129,  # host blocked
+    1203,  # user has too many connections
+    2002,  # cannot connect (socket)
+    2003,  # cannot connect (TCP)
+    2005,  # unknown host
+    2026,  # TLS error
+}
+
+#: SQLite primary result codes (`sqlite_errorcode & 0xff`).
+SQLITE_BUSY = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED: another writer holds the file past busy_timeout
+SQLITE_UNAVAILABLE = frozenset({8, 10, 13, 14})  # READONLY, IOERR, FULL, CANTOPEN
+
+
+class Failure(enum.Enum):
+    BUSY = BUSY
+    UNAVAILABLE = UNAVAILABLE
+    STORE_UNAVAILABLE = STORE_UNAVAILABLE
 
 
 class ConflictException(HTTPException):
@@ -52,42 +92,104 @@ class BodyTooLargeException(HTTPException):
 
 
 class DatabaseUnavailableException(HTTPException):
+    """Documents the 503s: database unavailable, or server busy (both with Retry-After)."""
+
     status_code = HTTP_503_SERVICE_UNAVAILABLE
     detail = UNAVAILABLE
 
 
+def storage_error(exc: BaseException) -> BaseException:
+    """The SQLAlchemy error under an advanced-alchemy wrapper (which raises its own `from` the original)."""
+    if isinstance(exc, RepositoryError) and isinstance(exc.__cause__, SQLAlchemyError):
+        return exc.__cause__
+    return exc
+
+
+def driver_error_number(exc: BaseException) -> int | None:
+    """The database driver's error number behind `exc`: MySQL's code, or SQLite's primary result code."""
+    error = storage_error(exc)
+    if isinstance(error, DBAPIError):
+        return None if error.orig is None else raw_error_number(error.orig)
+    return None
+
+
+def raw_error_number(orig: BaseException) -> int | None:
+    """The error number of an exception raised by the driver itself (not wrapped by SQLAlchemy)."""
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF
+    args = orig.args
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def driver_message(exc: BaseException) -> str:
+    """What the driver said, as `message (error N)`; the exception type's name when it said nothing."""
+    error = storage_error(exc)
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return type(exc).__name__
+    args = error.orig.args
+    if len(args) == 2 and isinstance(args[0], int):  # MySQL drivers raise (code, message)
+        return f"{args[1]} (error {args[0]})"
+    return str(error.orig)
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """Which 503 `exc` is, or None when it is not an expected storage failure (a bug: 500)."""
+    error = storage_error(exc)
+    if isinstance(error, PoolTimeoutError):
+        return Failure.BUSY
+    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+        return Failure.STORE_UNAVAILABLE
+    if isinstance(error, DisconnectionError):
+        return Failure.UNAVAILABLE
+    if isinstance(error, DBAPIError):
+        return _classify_driver_error(error)
+    return None
+
+
+def _classify_driver_error(error: DBAPIError) -> Failure | None:
+    number = driver_error_number(error)
+    busy, unavailable = (
+        (SQLITE_BUSY, SQLITE_UNAVAILABLE) if hasattr(error.orig, "sqlite_errorcode") else (CONFLICTS, MYSQL_UNAVAILABLE)
+    )
+    if number in busy:
+        return Failure.BUSY
+    if number in unavailable or error.connection_invalidated:
+        return Failure.UNAVAILABLE
+    return None
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """True when `exc`, or what it wraps, says the database or session store cannot be reached."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(current, UNAVAILABLE_ERRORS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    """True when `exc` says the database or session store cannot be used now (or is too busy)."""
+    return classify(exc) is not None
 
 
-def unavailable_response() -> Response[dict[str, Any]]:
+def unavailable_response(detail: str = UNAVAILABLE) -> Response[dict[str, Any]]:
     return Response(
-        {"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": UNAVAILABLE},
+        {"status_code": HTTP_503_SERVICE_UNAVAILABLE, "detail": detail},
         status_code=HTTP_503_SERVICE_UNAVAILABLE,
         media_type=MediaType.JSON,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
-def handle_storage_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Database and store failures: 503 when it is down, 404 for a repository miss, else a logged 500."""
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Any exception but an HTTP answer: 404 for a repository miss, 503 busy/unavailable, else a logged 500."""
     if isinstance(exc, NotFoundError):
-        return Response({"status_code": HTTP_404_NOT_FOUND, "detail": "not found"}, status_code=HTTP_404_NOT_FOUND)
-    if is_unavailable(exc):
-        logger.warning("storage unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return unavailable_response()
-    logger.error("unexpected storage error on %s %s", request.method, request.url.path, exc_info=exc)
-    return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500, media_type=MediaType.JSON)
+        detail = exc.detail if exc.detail and not exc.detail.startswith("No rows") else "not found"
+        return Response({"status_code": HTTP_404_NOT_FOUND, "detail": detail}, status_code=HTTP_404_NOT_FOUND)
+    failure = classify(exc)
+    if failure is not None:
+        logger.warning(
+            "%s on %s %s: %s", failure.value.split(":")[0], request.method, request.url.path, driver_message(exc)
+        )
+        return unavailable_response(failure.value)
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(
+        {"status_code": HTTP_500_INTERNAL_SERVER_ERROR, "detail": "Internal Server Error"},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )
 
 
 def json_error_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -98,12 +200,6 @@ def json_error_response(request: Request[Any, Any, Any], exc: HTTPException) -> 
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
 
 
-EXCEPTION_HANDLERS = {
-    RepositoryError: handle_storage_error,
-    DBAPIError: handle_storage_error,
-    DisconnectionError: handle_storage_error,
-    PoolTimeoutError: handle_storage_error,
-    OSError: handle_storage_error,
-    RedisConnectionError: handle_storage_error,
-    RedisTimeoutError: handle_storage_error,
-}
+#: Litestar uses the 500 entry for every exception that is not an HTTPException (and logs nothing by itself
+#: outside debug mode): so every unexpected error, an OSError included, is answered and logged here.
+EXCEPTION_HANDLERS = {HTTP_500_INTERNAL_SERVER_ERROR: handle_error}

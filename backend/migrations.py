@@ -3,27 +3,95 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from advanced_alchemy.types import GUID
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Column
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, delete, func, insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeEngine
 
+from backend.errors import DEADLOCK, driver_error_number
 from backend.settings import ServerSettings
 from database import MIGRATIONS_DIR
 
 # advanced-alchemy's session mixin declares this index for Cloud Spanner only (ddl_if); we never create it.
 _SPANNER_ONLY = {"ix_sessions_session_id_unique"}
 
+logger = logging.getLogger("cpumon.server")
+
+#: The row whose holder may migrate: one at a time, over every replica and every Galera node.
+LOCK_TABLE = "cpumon_migration_lock"
+LOCK_TTL_S = 900  # a migrator killed mid-way leaves its row; it is taken over once this has passed
+LOCK_WAIT_S = 1800.0
+_DUPLICATE_KEY = 1062
+
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Alembic's filter: what autogenerate and the drift test compare."""
+    if type_ == "table" and name == LOCK_TABLE:
+        return False
     return not (type_ == "index" and name in _SPANNER_ONLY)
+
+
+#: Not in the app's metadata: Alembic neither creates nor compares it.
+_lock = Table(
+    LOCK_TABLE,
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(32), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # Unix seconds
+)
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(engine: AsyncEngine, *, wait_s: float = LOCK_WAIT_S) -> AsyncIterator[None]:
+    """Hold the cluster-wide migration lock (MySQL/MariaDB; SQLite's own file lock serialises writers).
+
+    GET_LOCK() is not cluster-wide on Galera (it locks on one node), so the lock is a committed row:
+    whoever inserts it first holds it; the others get a duplicate key (or, when their insert raced
+    on another node, a certification conflict) and wait for it to be deleted.
+    """
+    if engine.dialect.name == "sqlite":
+        yield
+        return
+    holder = uuid.uuid4().hex
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(CreateTable(_lock, if_not_exists=True))
+        await _acquire(autocommit, holder, wait_s)
+        try:
+            yield
+        finally:
+            await autocommit.execute(delete(_lock).where(_lock.c.id == 1, _lock.c.holder == holder))
+
+
+async def _acquire(connection: AsyncConnection, holder: str, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    expires = func.unix_timestamp() + LOCK_TTL_S
+    said = False
+    while True:
+        await connection.execute(delete(_lock).where(_lock.c.expires_at < func.unix_timestamp()))
+        try:
+            await connection.execute(insert(_lock).values(id=1, holder=holder, expires_at=expires))
+            return
+        except DBAPIError as exc:
+            if driver_error_number(exc) not in {_DUPLICATE_KEY, DEADLOCK} or time.monotonic() > deadline:
+                raise
+        if not said:
+            logger.info("another replica is migrating the database: waiting for it")
+            said = True
+        await asyncio.sleep(0.2)
 
 
 def compare_type(

@@ -27,12 +27,14 @@ def _run(connection: Connection) -> None:
 
 async def _run_online() -> None:
     from backend.db import create_engine  # noqa: PLC0415 - keeps `alembic` importable without settings
+    from backend.migrations import migration_lock  # noqa: PLC0415
     from backend.settings import ServerSettings  # noqa: PLC0415
 
     settings = config.attributes.get("settings") or ServerSettings()
     engine = create_engine(settings)
     try:
-        async with engine.connect() as connection:
+        # One migrator at a time, however many replicas run `cpumon-server migrate` at once.
+        async with migration_lock(engine), engine.connect() as connection:
             await connection.run_sync(_run)
             await connection.commit()
     finally:

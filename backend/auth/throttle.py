@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.auth.models import SessionRecord
 from backend.auth.sessions import RESERVED_PREFIX
+from backend.retry import retry_conflicts
 
 
 class FailureCounter(Protocol):
@@ -102,6 +103,7 @@ class DatabaseFailureCounter:
         left = (row.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
         return (int(row.data), left) if left > 0 else (0, 0.0)
 
+    @retry_conflicts()  # each attempt has its own session: nothing to reset
     async def increment(self, key: str, window: int) -> None:
         now = dt.datetime.now(dt.UTC)
         for _attempt in range(3):  # a concurrent first failure may insert the row under us: read again

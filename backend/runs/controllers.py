@@ -162,8 +162,8 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunFinish | None = await read_body(request, RunFinish, optional=True)
-        run = await _owned(runs_service, run_id, current_user)
-        return to_read(await runs_service.finish(run, data.ended_at if data else None))
+        ended_at = data.ended_at if data else None
+        return to_read(await runs_service.finish(parse_run_id(run_id), current_user.id, ended_at))
 
     @delete(RUN, status_code=HTTP_204_NO_CONTENT, summary="Delete a run and its samples", raises=ERRORS)
     async def delete_run(
@@ -186,9 +186,9 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> IngestResult:
         data: SampleIn | list[SampleIn] = await read_body(request, SampleIn | SampleBatch)
-        run = await _owned(runs_service, run_id, current_user, lock=True)
+        samples = data if isinstance(data, list) else [data]
         try:
-            return await samples_service.ingest(run, data if isinstance(data, list) else [data])
+            return await samples_service.ingest(parse_run_id(run_id), current_user.id, samples)
         except RunFinishedError:
             raise ConflictException(detail="the run is finished: start a new run") from None
 
@@ -258,9 +258,9 @@ def parse_run_id(run_id: str) -> uuid.UUID:
         raise ClientException(detail=f"malformed run id {run_id[:40]!r}: expected a UUID") from None
 
 
-async def _owned(runs_service: TestRunService, run_id: str, user: CurrentUser, *, lock: bool = False) -> TestRun:
+async def _owned(runs_service: TestRunService, run_id: str, user: CurrentUser) -> TestRun:
     parsed = parse_run_id(run_id)
     try:
-        return await runs_service.get_owned(parsed, user.id, lock=lock)
+        return await runs_service.get_owned(parsed, user.id)
     except NotFoundError:
         raise NotFoundException(detail="no such test run") from None

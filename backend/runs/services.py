@@ -13,10 +13,11 @@ from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.db import utcnow
+from backend.db import on_galera, utcnow
+from backend.retry import retry_conflicts
 from backend.runs.cursor import encode_cursor
 from backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
 from backend.runs.schemas import (
@@ -55,6 +56,10 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
     def dialect(self) -> str:
         return self.repository.session.get_bind().dialect.name
 
+    async def rollback(self) -> None:
+        await self.repository.session.rollback()
+
+    @retry_conflicts(rollback)
     async def start(self, user_id: int, data: RunCreate) -> TestRun:
         started_at = data.started_at or utcnow()
         hostname = data.hostname or ""
@@ -77,6 +82,22 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
             raise NotFoundError(detail="no such test run")
         return run
 
+    async def get_for_ingest(self, run_id: uuid.UUID, user_id: int) -> TestRun:
+        """The run, kept from being finished or deleted by anyone else until this transaction ends."""
+        session = self.repository.session
+        if on_galera(await session.connection()):
+            # FOR SHARE locks on this node only: a finish through another node would not wait for it.
+            # A write to the run row makes such a finish and this ingest conflict at certification
+            # instead, so one of them is rolled back and retried, and sees the other's outcome.
+            touch = (
+                update(TestRun)
+                .where(TestRun.id == run_id, TestRun.user_id == user_id, TestRun.ended_at.is_(None))
+                .values(updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(touch)
+        return await self.get_owned(run_id, user_id, lock=True)
+
     async def list_owned(
         self, user_id: int, limit: int, offset: int, hosts: list[str] | None = None, window: Window | None = None
     ) -> tuple[Sequence[TestRun], int]:
@@ -88,7 +109,9 @@ class TestRunService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository
             user_id=user_id,
         )
 
-    async def finish(self, run: TestRun, ended_at: dt.datetime | None) -> TestRun:
+    @retry_conflicts(rollback)
+    async def finish(self, run_id: uuid.UUID, user_id: int, ended_at: dt.datetime | None) -> TestRun:
+        run = await self.get_owned(run_id, user_id)
         if run.ended_at is None:  # idempotent: a finished run keeps its first end time
             run.ended_at = ended_at or utcnow()
             await self.repository.session.commit()
@@ -214,11 +237,17 @@ class SampleService:
     """Writes and reads of `cpu_usage` in bulk, where an ORM object per row would cost too much."""
 
     def __init__(self, runs: TestRunService) -> None:
+        self._runs = runs
         self._session = runs.repository.session
         self._dialect = runs.dialect
 
-    async def ingest(self, run: TestRun, samples: Sequence[SampleIn]) -> IngestResult:
-        """Store a batch whole, skipping (run, seq) pairs already stored. Commits."""
+    async def rollback(self) -> None:
+        await self._session.rollback()
+
+    @retry_conflicts(rollback)
+    async def ingest(self, run_id: uuid.UUID, user_id: int, samples: Sequence[SampleIn]) -> IngestResult:
+        """Store a batch whole into the caller's run, skipping (run, seq) pairs already stored. Commits."""
+        run = await self._runs.get_for_ingest(run_id, user_id)
         if run.ended_at is not None:
             raise RunFinishedError
         now = utcnow()

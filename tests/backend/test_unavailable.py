@@ -47,11 +47,11 @@ def _sqlite_settings(tmp_path: Path) -> ServerSettings:
     return ServerSettings(database_url=f"sqlite+aiosqlite:///{not_a_file}", bcrypt_rounds=4)
 
 
-def assert_unavailable(response: object) -> None:
+def assert_unavailable(response: object, what: str = "database") -> None:
     status = getattr(response, "status_code", None)
     assert status == 503, getattr(response, "text", "")
     body = response.json()  # type: ignore[attr-defined]
-    assert body == {"status_code": 503, "detail": "database unavailable: try again in a few seconds"}
+    assert body == {"status_code": 503, "detail": f"{what} unavailable: try again in a few seconds"}
     assert response.headers["retry-after"] == "5"  # type: ignore[attr-defined]
 
 
@@ -81,6 +81,7 @@ def test_redis_down_says_503(sqlite_backend: object) -> None:
     assert isinstance(sqlite_backend, Backend)
     settings = sqlite_backend.settings(session_redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        assert_unavailable(client.post("/api/auth/login", json={"username": "alice", "password": "pw"}))
+        login = client.post("/api/auth/login", json={"username": "alice", "password": "pw"})
+        assert_unavailable(login, "session store")
         client.cookies.set("cpumon_session", "a" * 64)
-        assert_unavailable(client.get("/api/auth/me"))
+        assert_unavailable(client.get("/api/auth/me"), "session store")

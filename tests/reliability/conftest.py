@@ -52,11 +52,11 @@ class Server:
         defaults = {"CPUMON_HOST": "127.0.0.1", "CPUMON_LOG_LEVEL": "info", "CPUMON_BCRYPT_ROUNDS": "4"}
         return clean_environ(**{**defaults, **self.settings, "CPUMON_PORT": str(self.port)})
 
-    def start(self) -> Server:
+    def start(self, within: float = START_DEADLINE_S) -> Server:
         assert self.process is None, "already running"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(server_command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._healthy, within=START_DEADLINE_S, what=f"the server at {self.url} to answer /health")
+        wait_for(self._healthy, within=within, what=f"the server at {self.url} to answer /health")
         return self
 
     def _healthy(self) -> bool:

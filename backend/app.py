@@ -32,6 +32,7 @@ from backend.deadline import DeadlineMiddleware
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import health, ready
 from backend.runs.controllers import TestRunController
+from backend.runs.providers import RunsServices
 from backend.settings import ServerSettings
 from cpumon import __version__
 
@@ -42,6 +43,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     """Build the API. With no argument, settings come from the environment (uvicorn's factory mode)."""
     settings = settings or ServerSettings()
     engine = create_engine(settings)
+    ingest_engine = create_engine(settings, autocommit=True)  # its own pool: one-statement autocommit ingest
     alchemy = create_alchemy_config(engine)
     session_config = ServerSideSessionConfig(
         key=settings.session_cookie_name,
@@ -55,7 +57,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     stores: dict[str, Store] = {}
     backend: _FixedLifetimeSessions
     counter: FailureCounter
-    on_shutdown: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    on_shutdown: list[Callable[[], Awaitable[None]]] = [engine.dispose, ingest_engine.dispose]
     lifespan = []
     if settings.session_redis_url is not None:
         redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
@@ -74,6 +76,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             "login_throttle": LoginThrottle(counter, settings.login_max_failures, settings.login_window),
             # Checked for unknown usernames, so they cost one bcrypt check like a known one.
             "dummy_password_hash": hash_password(secrets.token_urlsafe(16), settings.bcrypt_rounds),
+            **RunsServices.create(engine, ingest_engine).state(),
         }
     )
     return Litestar(

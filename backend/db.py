@@ -84,25 +84,35 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(settings: ServerSettings) -> AsyncEngine:
-    """The async engine for the configured URL, with the pool and per-dialect settings cpumon relies on."""
+def create_engine(settings: ServerSettings, *, autocommit: bool = False) -> AsyncEngine:
+    """The async engine for the configured URL, with the pool and per-dialect settings cpumon relies on.
+
+    No pre-ping: it would cost a round trip on every checkout. A connection the server dropped
+    fails its next statement instead; SQLAlchemy then invalidates the whole pool, that request
+    answers 503 (the agent retries it) and the next ones get fresh connections.
+
+    `autocommit=True` makes the ingest engine: every statement commits by itself, so there is no
+    COMMIT round trip and nothing for the pool to roll back when a connection is returned.
+    """
     url = settings.database_url.get_secret_value()
+    options: dict[str, Any] = {"hide_parameters": True}  # values (session ids, hashes) never reach a log
+    if autocommit:
+        options |= {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
     if settings.database_dialect == "sqlite":
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"timeout": 5})
+        engine = create_async_engine(url, connect_args={"timeout": 5}, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     engine = create_async_engine(
         url,
-        hide_parameters=True,  # values (session ids, hashes) never reach an error message or log
-        pool_pre_ping=True,  # a connection dropped by the server is replaced, not handed to a request
         pool_recycle=1800,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout,
         connect_args={"connect_timeout": settings.database_connect_timeout, "charset": "utf8mb4"},
+        **options,
     )
     event.listen(engine.sync_engine, "connect", _mysql_on_connect)
     event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)

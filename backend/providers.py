@@ -10,21 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.services import UserService
 from backend.auth.throttle import LoginThrottle
-from backend.runs.services import SampleService, TestRunService
 
 
 async def provide_users_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[UserService, None]:
     async with UserService.new(session=db_session) as service:
         yield service
-
-
-async def provide_runs_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[TestRunService, None]:
-    async with TestRunService.new(session=db_session) as service:
-        yield service
-
-
-def provide_samples_service(runs_service: NamedDependency[TestRunService]) -> SampleService:
-    return SampleService(runs_service)
 
 
 def provide_throttle(state: State) -> LoginThrottle:

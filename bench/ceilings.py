@@ -1,4 +1,7 @@
-"""The raw ceiling of W1b: multi-row INSERTs of the same rows with the same driver, no HTTP and no ORM."""
+"""Raw ceilings: the same rows and statements with the same driver, no HTTP and no ORM.
+
+W1b's multi-row INSERTs; C-db, the API's own one-sample ingest statement back to back; W4's raw read.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +85,78 @@ async def _sqlite(database: Database, run_name: str, batch: int, duration: float
             seq += batch
         elapsed = time.perf_counter() - started
     return {"rows_per_s": round(rows / elapsed, 1), "rows": rows, "seconds": round(elapsed, 3)}
+
+
+async def raw_statement_rate(database: Database, run_name: str, duration: float) -> dict[str, float]:
+    """C-db: statements/s of the API's one-sample ingest statement (backend/runs/ingest.py), in autocommit.
+
+    The statement is compiled from the same construct for the same dialect and bound positionally:
+    what the API cannot beat with one connection, whatever the framework does.
+    """
+    from sqlalchemy.dialects import mysql, sqlite  # noqa: PLC0415
+
+    from backend.runs.ingest import INSERT_SAMPLES, encode_rows  # noqa: PLC0415
+    from backend.runs.schemas import SampleIn  # noqa: PLC0415
+
+    dialect = mysql.dialect() if database.kind == "mysql" else sqlite.dialect()
+    compiled: Any = INSERT_SAMPLES.compile(dialect=dialect)  # an SQLCompiler: positional binds in `positiontup`
+    order: list[str] = compiled.positiontup or []
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stamp: Any = now if database.kind == "mysql" else now.strftime(SQLITE_TIME)
+    connection = await _raw_connection(database)
+    try:
+        found = await _fetch_one(connection, database, "SELECT id, user_id FROM test_runs WHERE name = {p}", run_name)
+        fixed = {"run_id": found[0], "user_id": found[1], "now": stamp}
+        statements, seq = 0, 0
+        started = time.perf_counter()
+        deadline = started + duration
+        while time.perf_counter() < deadline:
+            rows = encode_rows([SampleIn(cpu_percent=(seq * 7.3) % 100, seq=seq)], now.replace(tzinfo=dt.UTC))
+            values = {**fixed, "rows": rows}
+            await _execute(connection, database, compiled.string, [values[name] for name in order])
+            statements, seq = statements + 1, seq + 1
+        elapsed = time.perf_counter() - started
+    finally:
+        await _close(connection, database)
+    return {"statements_per_s": round(statements / elapsed, 1), "statements": statements, "seconds": round(elapsed, 3)}
+
+
+async def _raw_connection(database: Database) -> Any:
+    if database.kind == "mysql":
+        return await _mysql_connection(database, autocommit=True)
+    import aiosqlite  # noqa: PLC0415
+
+    connection = await aiosqlite.connect(database.url.split(":///", 1)[1], timeout=5, isolation_level=None)
+    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+        await connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
+async def _fetch_one(connection: Any, database: Database, sql: str, *params: Any) -> Any:
+    if database.kind == "mysql":
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql.format(p="%s"), params)
+            return await cursor.fetchone()
+    async with connection.execute(sql.format(p="?"), params) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise BenchError(f"nothing found by {sql!r}")
+    return row
+
+
+async def _execute(connection: Any, database: Database, sql: str, params: list[Any]) -> None:
+    if database.kind == "mysql":
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql, params)
+    else:
+        await connection.execute(sql, params)
+
+
+async def _close(connection: Any, database: Database) -> None:
+    if database.kind == "mysql":
+        connection.close()
+    else:
+        await connection.close()
 
 
 async def raw_read(database: Database, run_name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import httpx
 import psutil
 
 from bench.api import get_json, login, open_clients, read_back, start_run
-from bench.ceilings import raw_insert_rate, raw_read
+from bench.ceilings import raw_insert_rate, raw_read, raw_statement_rate
 from bench.loadgen import JSON_HEADERS, Job, Measured, run_jobs, sample_body, split
 from bench.servers import (
     BENCH_PASSWORD,
@@ -168,12 +168,22 @@ def raw_ceiling(
 ) -> dict[str, Any]:
     """The same rows through the same driver, straight into `cpu_usage`, one commit per `batch` rows."""
     name = f"bench raw-insert ceiling {label} #{rep}"
+    _new_run(server, name)
+    return asyncio.run(raw_insert_rate(database, name, batch, duration))
 
+
+def db_ceiling(server: ServerProcess, database: Database, rep: int, duration: float) -> dict[str, Any]:
+    """C-db: the API's own one-sample ingest statement, back to back over one raw connection (no HTTP, no ORM)."""
+    name = f"bench C-db #{rep}"
+    _new_run(server, name)
+    return asyncio.run(raw_statement_rate(database, name, duration))
+
+
+def _new_run(server: ServerProcess, name: str) -> None:
     async def make_run() -> None:
         await start_run(server.url, await login(server.url), name)
 
     asyncio.run(make_run())
-    return asyncio.run(raw_insert_rate(database, name, batch, duration))
 
 
 def agents_open(
@@ -254,6 +264,7 @@ def read_big_run(
     with httpx.Client(base_url=server.url, timeout=120, cookies={SESSION_COOKIE: run.cookie}) as client:
         path = INGEST.format(run_id=run.run_id)
         with Profiler(server, f"W4-cursor-{label}"), RssSampler(server) as rss:
+            cpu_before = server.cpu_seconds()
             started = time.perf_counter()
             items, pages, cursor, previous = 0, 0, None, -1
             ordered = True
@@ -273,6 +284,7 @@ def read_big_run(
                 if not cursor:
                     break
             figures["cursor_s"] = round(time.perf_counter() - started, 3)
+            figures["cursor_server_cpu_s"] = round(server.cpu_seconds() - cpu_before, 3)
         figures |= {
             "cursor_items": items,
             "cursor_pages": pages,
@@ -280,6 +292,7 @@ def read_big_run(
             "cursor_rss_growth_mb": round(rss.growth_mb, 1),
         }
         with Profiler(server, f"W4-csv-{label}"), RssSampler(server) as rss:
+            cpu_before = server.cpu_seconds()
             started = time.perf_counter()
             lines = 0
             with client.stream("GET", path.replace("/cpu-usage", "/cpu-usage.csv")) as response:
@@ -287,6 +300,7 @@ def read_big_run(
                 for chunk in response.iter_bytes():
                     lines += chunk.count(b"\n")
             figures["csv_s"] = round(time.perf_counter() - started, 3)
+            figures["csv_server_cpu_s"] = round(server.cpu_seconds() - cpu_before, 3)
         figures |= {"csv_rows": lines - 1, "csv_rss_growth_mb": round(rss.growth_mb, 1)}
     figures["server_rss_mb"] = round(server.rss_bytes() / 1e6, 1)
     figures["complete"] = items == run.samples and figures["csv_rows"] == run.samples and ordered

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from advanced_alchemy.exceptions import NotFoundError
@@ -19,7 +21,6 @@ from litestar.exceptions import (
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.auth.guards import provide_current_user, requires_login
 from backend.auth.schemas import CurrentUser
@@ -30,17 +31,19 @@ from backend.errors import (
     DatabaseUnavailableException,
     json_error_response,
 )
-from backend.providers import provide_runs_service, provide_samples_service
 from backend.runs.cursor import PATTERN as CURSOR_PATTERN
 from backend.runs.cursor import InvalidCursorError, decode_cursor
-from backend.runs.models import TestRun
+from backend.runs.export import CsvExportService
+from backend.runs.ingest import IngestService, RunFinishedError
+from backend.runs.lifecycle import RunLifecycleService
+from backend.runs.providers import DEPENDENCIES
+from backend.runs.queries import RunQueryService
 from backend.runs.schemas import (
     MAX_BATCH,
     IngestResult,
     RunCreate,
     RunDetail,
     RunFinish,
-    RunListItem,
     RunPage,
     RunRead,
     SampleBatch,
@@ -48,7 +51,6 @@ from backend.runs.schemas import (
     SamplePage,
     Series,
 )
-from backend.runs.services import RunFinishedError, SampleService, TestRunService, stream_csv
 from backend.runs.window import Hosts, hosts_from_query, instant, window_from_query
 
 RUN = "/{run_id:str}"
@@ -60,24 +62,14 @@ RunId = Annotated[str, Parameter(description="the run's UUID", max_length=64, sc
 Limit = Annotated[int, Parameter(ge=1, le=MAX_BATCH, description="items per page (max 10,000)")]
 
 
-def _fields(run: TestRun) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in RunRead.__struct_fields__}
-
-
-def to_read(run: TestRun) -> RunRead:
-    return RunRead(**_fields(run))
-
-
 class TestRunController(Controller):
+    """Each handler decodes, makes one service call and answers; the services hold the rules."""
+
     __test__ = False
     path = "/api/test-runs"
     tags = ["test runs"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_login]  # noqa: RUF012
-    dependencies = {  # noqa: RUF012
-        "runs_service": Provide(provide_runs_service),
-        "samples_service": Provide(provide_samples_service, sync_to_thread=False),
-        "current_user": Provide(provide_current_user),
-    }
+    dependencies = {**DEPENDENCIES, "current_user": Provide(provide_current_user)}  # noqa: RUF012
 
     @post(
         "",
@@ -88,11 +80,11 @@ class TestRunController(Controller):
     async def start_run(
         self,
         request: Request[Any, Any, Any],
-        runs_service: NamedDependency[TestRunService],
+        lifecycle: NamedDependency[RunLifecycleService],
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunCreate = await read_body(request, RunCreate)
-        return to_read(await runs_service.start(current_user.id, data))
+        return await lifecycle.start(current_user.id, data)
 
     @get(
         "",
@@ -103,7 +95,7 @@ class TestRunController(Controller):
     )
     async def list_runs(
         self,
-        runs_service: NamedDependency[TestRunService],
+        queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=2**31)] = 0,
@@ -116,10 +108,9 @@ class TestRunController(Controller):
     ) -> RunPage:
         window = window_from_query(active_from, active_to, ("active_from", "active_to"))
         hosts = hosts_from_query(host)
-        runs, total = await runs_service.list_owned(current_user.id, limit, offset, hosts, window)
-        summaries = await runs_service.summaries(runs) if summary else {}
-        items = [RunListItem(**_fields(run), summary=summaries.get(run.id)) for run in runs]
-        return RunPage(items=items, total=total, limit=limit, offset=offset)
+        return await queries.list_page(
+            current_user.id, (limit, offset), with_summaries=summary, hosts=hosts, window=window
+        )
 
     @get(
         RUN,
@@ -131,7 +122,7 @@ class TestRunController(Controller):
     async def get_run(
         self,
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
+        queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         threshold: Annotated[
             float | None,
@@ -142,15 +133,13 @@ class TestRunController(Controller):
         window_to: Annotated[dt.datetime | None, instant("to")] = None,
     ) -> RunDetail:
         window = window_from_query(window_from, window_to, ("from", "to"))
-        run = await _owned(runs_service, run_id, current_user)
-        limit = run.threshold_percent if threshold is None else threshold
-        summary = await runs_service.summary(run, limit, window)
-        return RunDetail(**_fields(run), summary=summary)
+        with _run_not_found():
+            return await queries.detail(parse_run_id(run_id), current_user.id, threshold, window)
 
     @post(
         RUN + "/finish",
         status_code=HTTP_200_OK,
-        summary="End a run (idempotent: a finished run keeps its first end time)",
+        summary="End a run (the first finish wins: later ones get the stored end time)",
         raises=ERRORS,
         operation_class=body_operation(RunFinish, "optional: when the run ended (default: now)"),
     )
@@ -158,18 +147,19 @@ class TestRunController(Controller):
         self,
         request: Request[Any, Any, Any],
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
+        lifecycle: NamedDependency[RunLifecycleService],
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunFinish | None = await read_body(request, RunFinish, optional=True)
-        ended_at = data.ended_at if data else None
-        return to_read(await runs_service.finish(parse_run_id(run_id), current_user.id, ended_at))
+        with _run_not_found():
+            return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
 
     @delete(RUN, status_code=HTTP_204_NO_CONTENT, summary="Delete a run and its samples", raises=ERRORS)
     async def delete_run(
-        self, run_id: RunId, runs_service: NamedDependency[TestRunService], current_user: NamedDependency[CurrentUser]
+        self, run_id: RunId, lifecycle: NamedDependency[RunLifecycleService], current_user: NamedDependency[CurrentUser]
     ) -> None:
-        await runs_service.remove(await _owned(runs_service, run_id, current_user))
+        with _run_not_found():
+            await lifecycle.remove(parse_run_id(run_id), current_user.id)
 
     @post(
         RUN + "/cpu-usage",
@@ -181,14 +171,15 @@ class TestRunController(Controller):
         self,
         request: Request[Any, Any, Any],
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
-        samples_service: NamedDependency[SampleService],
+        ingest_service: NamedDependency[IngestService],
         current_user: NamedDependency[CurrentUser],
     ) -> IngestResult:
         data: SampleIn | list[SampleIn] = await read_body(request, SampleIn | SampleBatch)
-        samples = data if isinstance(data, list) else [data]
         try:
-            return await samples_service.ingest(parse_run_id(run_id), current_user.id, samples)
+            with _run_not_found():
+                return await ingest_service.ingest(
+                    parse_run_id(run_id), current_user.id, data if isinstance(data, list) else [data]
+                )
         except RunFinishedError:
             raise ConflictException(detail="the run is finished: start a new run") from None
 
@@ -196,8 +187,7 @@ class TestRunController(Controller):
     async def list_samples(
         self,
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
-        samples_service: NamedDependency[SampleService],
+        queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         limit: Limit = 1_000,
         cursor: Annotated[
@@ -209,8 +199,8 @@ class TestRunController(Controller):
             after = decode_cursor(cursor) if cursor is not None else None
         except InvalidCursorError as exc:
             raise ClientException(detail=str(exc)) from None
-        run = await _owned(runs_service, run_id, current_user)
-        return await samples_service.page(run, limit, after)
+        with _run_not_found():
+            return await queries.samples(parse_run_id(run_id), current_user.id, limit, after)
 
     @get(
         RUN + "/cpu-usage/series",
@@ -220,13 +210,12 @@ class TestRunController(Controller):
     async def series(
         self,
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
-        samples_service: NamedDependency[SampleService],
+        queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         points: Annotated[int, Parameter(ge=1, le=10_000)] = 500,
     ) -> Series:
-        run = await _owned(runs_service, run_id, current_user)
-        return Series(items=await samples_service.series(run, points))
+        with _run_not_found():
+            return Series(items=await queries.series(parse_run_id(run_id), current_user.id, points))
 
     @get(
         RUN + "/cpu-usage.csv",
@@ -239,15 +228,16 @@ class TestRunController(Controller):
     async def export_csv(
         self,
         run_id: RunId,
-        runs_service: NamedDependency[TestRunService],
+        export_service: NamedDependency[CsvExportService],
         current_user: NamedDependency[CurrentUser],
-        db_engine: NamedDependency[AsyncEngine],
     ) -> Stream:
-        run = await _owned(runs_service, run_id, current_user)
+        parsed = parse_run_id(run_id)
+        with _run_not_found():
+            chunks = await export_service.open(parsed, current_user.id)
         return Stream(
-            stream_csv(db_engine, run.id),
+            chunks,
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="cpumon-{run.id}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="cpumon-{parsed}.csv"'},
         )
 
 
@@ -258,9 +248,10 @@ def parse_run_id(run_id: str) -> uuid.UUID:
         raise ClientException(detail=f"malformed run id {run_id[:40]!r}: expected a UUID") from None
 
 
-async def _owned(runs_service: TestRunService, run_id: str, user: CurrentUser) -> TestRun:
-    parsed = parse_run_id(run_id)
+@contextmanager
+def _run_not_found() -> Iterator[None]:
+    """A run that does not exist or is not the caller's: the same 404, whichever service found it."""
     try:
-        return await runs_service.get_owned(parsed, user.id)
+        yield
     except NotFoundError:
         raise NotFoundException(detail="no such test run") from None

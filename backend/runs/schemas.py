@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
-from backend.runs.models import HOSTNAME_MAX, NAME_MAX
+from backend.runs.models import HOSTNAME_MAX, NAME_MAX, TestRun
 
 MAX_BATCH = 10_000
 MAX_SEQ = 2**63 - 1
@@ -125,3 +125,8 @@ class SeriesPoint(msgspec.Struct):
 
 class Series(msgspec.Struct):
     items: list[SeriesPoint]
+
+
+def run_fields(run: TestRun) -> dict[str, Any]:
+    """The RunRead fields of a stored run (RunDetail and RunListItem add theirs)."""
+    return {name: getattr(run, name) for name in RunRead.__struct_fields__}

@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from backend.errors import BUSY, STORE_UNAVAILABLE, UNAVAILABLE, Failure, classify, driver_error_number
 from backend.retry import RetryPolicy, retry_conflicts
-from backend.runs.services import TestRunService
+from backend.runs.queries import RunQueryService
 from tests.backend.conftest import samples, start_run
 
 Client = TestClient[Litestar]
@@ -229,7 +229,7 @@ def test_pool_exhaustion_is_server_busy(alice: Client, monkeypatch: pytest.Monke
     async def exhausted(*_: object, **__: object) -> None:
         raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
 
-    monkeypatch.setattr(TestRunService, "list_owned", exhausted)
+    monkeypatch.setattr(RunQueryService, "list_page", exhausted)
     assert_503(alice.get("/api/test-runs"), BUSY)
 
 
@@ -239,7 +239,7 @@ def test_an_unexpected_oserror_is_a_logged_500(
     async def broken(*_: object, **__: object) -> None:
         raise FileNotFoundError(2, "No such file or directory", "/nonexistent/cpumon-bug")
 
-    monkeypatch.setattr(TestRunService, "list_owned", broken)
+    monkeypatch.setattr(RunQueryService, "list_page", broken)
     with caplog.at_level(logging.ERROR, "cpumon.server"):
         response = alice.get("/api/test-runs")
     assert response.status_code == 500
@@ -254,5 +254,5 @@ def test_a_session_store_outage_says_so(alice: Client, monkeypatch: pytest.Monke
     async def down(*_: object, **__: object) -> None:
         raise RedisConnectionError("Connection refused")
 
-    monkeypatch.setattr(TestRunService, "list_owned", down)
+    monkeypatch.setattr(RunQueryService, "list_page", down)
     assert_503(alice.get("/api/test-runs"), STORE_UNAVAILABLE)

@@ -1,0 +1,81 @@
+"""Run lifecycle: start, finish and delete the caller's runs. Each write is one atomic statement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from advanced_alchemy.exceptions import NotFoundError
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
+
+from backend.db import utcnow
+from backend.retry import retry_conflicts
+from backend.runs.models import TestRun
+from backend.runs.schemas import RunCreate, RunRead, run_fields
+
+
+class TestRunRepository(SQLAlchemyAsyncRepository[TestRun]):
+    model_type = TestRun
+
+
+class RunLifecycleService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository]):
+    """Writes to the caller's runs. Every statement is by (id, owner): another user's run is not found."""
+
+    __test__ = False
+    repository_type = TestRunRepository
+
+    async def rollback(self) -> None:
+        await self.repository.session.rollback()
+
+    @retry_conflicts(rollback)
+    async def start(self, user_id: int, data: RunCreate) -> RunRead:
+        started_at = data.started_at or utcnow()
+        hostname = data.hostname or ""
+        run = TestRun(
+            user_id=user_id,
+            name=data.name or f"{hostname or 'run'} {started_at:%Y-%m-%d %H:%M:%S}",
+            hostname=hostname,
+            interval_s=data.interval_s,
+            threshold_percent=data.threshold_percent,
+            started_at=started_at,
+        )
+        return RunRead(**run_fields(await self.create(run, auto_commit=True)))
+
+    @retry_conflicts(rollback)
+    async def finish(self, run_id: uuid.UUID, user_id: int, ended_at: dt.datetime | None) -> RunRead:
+        """End the run. The first finish wins: later ones change nothing and get the stored end time.
+
+        The UPDATE only matches a run that has not ended, so of concurrent finishes exactly one
+        writes (the database serialises them on the row); each caller then reads what is stored.
+        """
+        now = utcnow()
+        stmt = (
+            update(TestRun)
+            .where(TestRun.id == run_id, TestRun.user_id == user_id, TestRun.ended_at.is_(None))
+            .values(ended_at=ended_at or now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session = self.repository.session
+        await session.execute(stmt)
+        await session.commit()
+        found = select(TestRun).where(TestRun.id == run_id, TestRun.user_id == user_id)
+        run = await session.scalar(found.execution_options(populate_existing=True))
+        if run is None:
+            raise NotFoundError(detail="no such test run")
+        return RunRead(**run_fields(run))
+
+    @retry_conflicts(rollback)
+    async def remove(self, run_id: uuid.UUID, user_id: int) -> None:
+        """Delete the run; its samples go with it (ON DELETE CASCADE in the database)."""
+        session = self.repository.session
+        result: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+            delete(TestRun)
+            .where(TestRun.id == run_id, TestRun.user_id == user_id)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        if result.rowcount == 0:
+            raise NotFoundError(detail="no such test run")

@@ -1,0 +1,50 @@
+"""How the runs handlers get their services: each service owns its session or its engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.runs.export import CsvExportService, provide_export_service
+from backend.runs.ingest import IngestService, provide_ingest_service
+from backend.runs.lifecycle import RunLifecycleService
+from backend.runs.queries import RunQueryService
+
+
+async def provide_lifecycle_service(
+    db_session: NamedDependency[AsyncSession],
+) -> AsyncGenerator[RunLifecycleService, None]:
+    async with RunLifecycleService.new(session=db_session) as service:
+        yield service
+
+
+async def provide_query_service(db_session: NamedDependency[AsyncSession]) -> AsyncGenerator[RunQueryService, None]:
+    async with RunQueryService.new(session=db_session) as service:
+        yield service
+
+
+@dataclass(frozen=True)
+class RunsServices:
+    """The app-wide services of the runs domain, built once per app from its engines."""
+
+    ingest: IngestService
+    export: CsvExportService
+
+    @classmethod
+    def create(cls, engine: AsyncEngine, ingest_engine: AsyncEngine) -> RunsServices:
+        return cls(ingest=IngestService(ingest_engine), export=CsvExportService(engine))
+
+    def state(self) -> dict[str, object]:
+        """What `provide_ingest_service` and `provide_export_service` read from the app's state."""
+        return {"ingest_service": self.ingest, "csv_export_service": self.export}
+
+
+DEPENDENCIES = {
+    "lifecycle": Provide(provide_lifecycle_service),
+    "queries": Provide(provide_query_service),
+    "ingest_service": Provide(provide_ingest_service, sync_to_thread=False),
+    "export_service": Provide(provide_export_service, sync_to_thread=False),
+}

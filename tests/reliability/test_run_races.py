@@ -1,0 +1,153 @@
+"""Ingest, finish and delete of one run at the same time, through a real server, on SQLite and MariaDB.
+
+Each scenario sends many requests at once over separate connections and is repeated, because a race
+shows only some of the time. What must hold every time:
+- a finished run is complete: once a finish has answered, no sample is added to the run;
+- every sample acknowledged as inserted is stored, and nothing else is;
+- a delete during ingest answers 204 or 404 to everyone, never a 5xx, and leaves nothing behind;
+- of concurrent finishes the first one wins, and every caller is answered with the stored end time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
+
+from .conftest import PASSWORD, USERNAME, Server, prepare
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("run-races")]  # one server per database, one worker
+
+ROUNDS = 6
+INGESTS = 16
+BATCH = 20
+BASE = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per database for the module: each scenario makes its own runs, so they do not meet."""
+    folder = tmp_path_factory.mktemp(f"races-{request.param}")
+    if request.param == "sqlite":
+        database, drop = prepare("sqlite", f"sqlite+aiosqlite:///{folder / 'cpumon.db'}"), None
+    else:
+        _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
+        drop = mysql_database_url("races")
+        database = prepare("mysql", drop)
+    server = Server(settings=database.server_settings(CPUMON_DATABASE_POOL_SIZE="20"), log_path=folder / "server.log")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        if drop is not None:
+            drop_mysql_database(drop)
+
+
+def batch(first_seq: int) -> list[dict[str, Any]]:
+    return [
+        {"seq": seq, "cpu_percent": 50.0, "recorded_at": (BASE + dt.timedelta(seconds=seq)).isoformat()}
+        for seq in range(first_seq, first_seq + BATCH)
+    ]
+
+
+async def logged_in(server: Server) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=INGESTS + 8, max_keepalive_connections=INGESTS + 8)
+    http = httpx.AsyncClient(base_url=server.url, timeout=30.0, limits=limits)
+    response = await http.post("/api/auth/login", json={"username": USERNAME, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return http
+
+
+async def new_run(http: httpx.AsyncClient) -> str:
+    response = await http.post("/api/test-runs", json={"name": "race", "started_at": BASE.isoformat()})
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+async def sample_count(http: httpx.AsyncClient, run_id: str) -> int:
+    response = await http.get(f"/api/test-runs/{run_id}")
+    assert response.status_code == 200, response.text
+    count: int = response.json()["summary"]["sample_count"]
+    return count
+
+
+def run_rounds(server: Server, scenario: Callable[[httpx.AsyncClient], Coroutine[Any, Any, None]]) -> None:
+    async def main() -> None:
+        http = await logged_in(server)
+        try:
+            for _ in range(ROUNDS):
+                await scenario(http)
+        finally:
+            await http.aclose()
+
+    asyncio.run(main())
+    assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def test_no_sample_lands_after_a_finish_has_answered(server: Server) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        run_id = await new_run(http)
+        count_at_finish: list[int] = []
+
+        async def ingest(index: int) -> httpx.Response:
+            return await http.post(f"/api/test-runs/{run_id}/cpu-usage", json=batch(index * BATCH))
+
+        async def finish() -> httpx.Response:
+            response = await http.post(f"/api/test-runs/{run_id}/finish")
+            count_at_finish.append(await sample_count(http, run_id))
+            return response
+
+        half = INGESTS // 2
+        answers = await asyncio.gather(*map(ingest, range(half)), finish(), *map(ingest, range(half, INGESTS)))
+        finished = answers[half]
+        ingests = answers[:half] + answers[half + 1 :]
+        assert finished.status_code == 200, finished.text
+        assert {r.status_code for r in ingests} <= {201, 409}, [(r.status_code, r.text) for r in ingests]
+        acknowledged = sum(r.json()["inserted"] for r in ingests if r.status_code == 201)
+        stored = await sample_count(http, run_id)
+        assert stored == acknowledged, "an acknowledged sample is missing, or an unacknowledged one stored"
+        assert stored == count_at_finish[0], f"{stored - count_at_finish[0]} samples landed after the finish"
+
+    run_rounds(server, scenario)
+
+
+def test_delete_during_ingest_is_never_a_server_error(server: Server) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        run_id = await new_run(http)
+
+        async def ingest(index: int) -> httpx.Response:
+            return await http.post(f"/api/test-runs/{run_id}/cpu-usage", json=batch(index * BATCH))
+
+        half = INGESTS // 2
+        deletion = http.delete(f"/api/test-runs/{run_id}")
+        answers = await asyncio.gather(*map(ingest, range(half)), deletion, *map(ingest, range(half, INGESTS)))
+        deleted, ingests = answers[half], answers[:half] + answers[half + 1 :]
+        assert deleted.status_code == 204, deleted.text
+        assert {r.status_code for r in ingests} <= {201, 404}, [(r.status_code, r.text) for r in ingests]
+        gone = await http.get(f"/api/test-runs/{run_id}/cpu-usage")
+        assert gone.status_code == 404, gone.text
+
+    run_rounds(server, scenario)
+
+
+def test_concurrent_finishes_agree_on_the_first_end_time(server: Server) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        run_id = await new_run(http)
+        times = [(BASE + dt.timedelta(minutes=1 + i)).isoformat() for i in range(INGESTS)]
+        answers = await asyncio.gather(
+            *(http.post(f"/api/test-runs/{run_id}/finish", json={"ended_at": at}) for at in times)
+        )
+        assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
+        answered = {r.json()["ended_at"] for r in answers}
+        stored = (await http.get(f"/api/test-runs/{run_id}")).json()["ended_at"]
+        assert answered == {stored}, f"callers were told {len(answered)} different end times"
+        assert dt.datetime.fromisoformat(stored) in {dt.datetime.fromisoformat(at) for at in times}
+
+    run_rounds(server, scenario)

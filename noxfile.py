@@ -54,9 +54,9 @@ def package(session: nox.Session) -> None:
         session.run(str(bare / "bin/cpumon"), "--help", external=True, silent=True)
         session.run(str(bare / "bin/python"), str(checks / "check_agent_only.py"), external=True)
         session.run("uv", "venv", "-q", "-p", "python3.11", str(server))
-        session.run(
-            "uv", "pip", "install", "-q", "-p", str(server / "bin/python"), f"cpumon[server] @ {wheel.as_uri()}"
-        )
+        # Compiled as pip compiles by default, so the first start is not a bytecode compile.
+        install = ["uv", "pip", "install", "-q", "--compile-bytecode", "-p", str(server / "bin/python")]
+        session.run(*install, f"cpumon[server] @ {wheel.as_uri()}")
         session.chdir(outside)
         session.run(str(server / "bin/python"), str(checks / "smoke_installed.py"), external=True)
 

@@ -8,13 +8,16 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from pydantic import ValidationError
 
 from backend.settings import ServerSettings
 from cpumon import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: Where `create-user` looks for a password when neither a terminal nor stdin gives one.
 PASSWORD_ENV = "CPUMON_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a password
@@ -138,26 +141,38 @@ async def _insert_user(settings: ServerSettings, username: str, password: str) -
 
     engine = create_engine(settings)
     try:
+        if not await _has_users_table(engine):
+            raise CliError("the database is not migrated: run `cpumon-server migrate` first")
         async with AsyncSession(engine, expire_on_commit=False) as session:
             try:
                 await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
             except Exception as exc:
                 raise _explain_insert_failure(exc, username) from None
+    except CliError:
+        raise
+    except Exception as exc:
+        raise _explain_insert_failure(exc, username) from None
     finally:
         await engine.dispose()
 
 
+async def _has_users_table(engine: AsyncEngine) -> bool:
+    """Asked of the schema, not read from an error message."""
+    from sqlalchemy import inspect  # noqa: PLC0415
+
+    async with engine.connect() as connection:
+        found: bool = await connection.run_sync(lambda sync: inspect(sync).has_table("users"))
+        return found
+
+
 def _explain_insert_failure(exc: Exception, username: str) -> Exception:
-    from sqlalchemy.exc import IntegrityError, ProgrammingError  # noqa: PLC0415
+    from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError  # noqa: PLC0415
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
 
-    from backend.errors import is_unavailable  # noqa: PLC0415
+    from backend.errors import is_unavailable, storage_error  # noqa: PLC0415
 
-    chain = [exc, exc.__cause__, exc.__context__]
-    if any(isinstance(e, IntegrityError) for e in chain):
+    if isinstance(exc, RepositoryIntegrityError) or isinstance(storage_error(exc), IntegrityError):
         return CliError(f"user {username!r} already exists")
-    text = " ".join(str(e) for e in chain if e is not None)
-    if "no such table" in text or "doesn't exist" in text or any(isinstance(e, ProgrammingError) for e in chain):
-        return CliError("the database is not migrated: run `cpumon-server migrate` first")
     if is_unavailable(exc):
         return database_problem(exc)
     return exc
@@ -165,18 +180,9 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
 
 def database_problem(exc: BaseException) -> CliError:
     """One line naming what the database said (refused, access denied, ...), never the URL's password."""
-    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+    from backend.errors import driver_message  # noqa: PLC0415
 
-    current: BaseException | None = exc
-    while current is not None and not isinstance(current, DBAPIError):
-        current = current.__cause__ or current.__context__
-    if current is None or current.orig is None:
-        said = type(exc).__name__
-    else:
-        args = current.orig.args
-        # MySQL drivers raise (code, message); SQLite raises the message alone.
-        said = f"{args[1]} (error {args[0]})" if len(args) == 2 and isinstance(args[0], int) else str(current.orig)
-    return CliError(f"cannot use the database: {said}; check CPUMON_DATABASE_URL")
+    return CliError(f"cannot use the database: {driver_message(exc)}; check CPUMON_DATABASE_URL")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from cpumon import __version__
 from cpumon.display import Display
 from cpumon.errors import CpumonError, ExitCode, SettingsError
 from cpumon.monitor import Monitor
+from cpumon.report import write_report_json
 from cpumon.settings import (
     CONFIG_ENV_VAR,
     AgentSettings,
@@ -81,6 +82,16 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         default = info.get_default(call_default_factory=True)
         shown_default = "" if default is None else f", default {default}"
+        if info.annotation is bool:  # a switch: --require-api, no value
+            group.add_argument(
+                flag(name),
+                dest=name,
+                action="store_const",
+                const=True,
+                default=argparse.SUPPRESS,
+                help=f"{info.description} [{env}]",
+            )
+            continue
         group.add_argument(
             flag(name),
             dest=name,
@@ -97,18 +108,19 @@ def _settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_METAVARS = {
+    "api_url": "URL",
+    "threshold": "PERCENT",
+    "alert_hysteresis": "PERCENT",
+    "threshold_on": "{total,core}",
+    "report_json": "PATH",
+}
+_METAVARS_BY_TYPE: dict[object, str] = {float: "SECONDS", float | None: "SECONDS", int: "N", Path: "DIR"}
+
+
 def _metavar(name: str, info: FieldInfo) -> str:
-    if name == "api_url":
-        return "URL"
-    if name == "threshold":
-        return "PERCENT"
-    if info.annotation is float:
-        return "SECONDS"
-    if info.annotation is int:
-        return "N"
-    if info.annotation is Path:
-        return "DIR"
-    return name.rsplit("_", maxsplit=1)[-1].upper()
+    found = _METAVARS.get(name) or _METAVARS_BY_TYPE.get(info.annotation)
+    return found or name.rsplit("_", maxsplit=1)[-1].upper()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"The password comes from {env_var('password')}, the config file's `password`, "
         "or a prompt on a terminal; it is never a flag. "
         "Exit codes: 0 done, 1 unexpected error, 2 bad settings, 3 login refused, "
-        "4 API not reachable at start, 130 stopped before the run started.",
+        "4 API not reachable at start (--require-api), 5 time above threshold exceeded --max-above, "
+        "130 stopped before the run started.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -164,12 +177,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def monitor(settings: AgentSettings, console: Console) -> int:
     password = password_for(settings)
-    display = Display(console, threshold=settings.threshold, print_interval=settings.print_interval)
+    display = Display(
+        console,
+        threshold=settings.threshold,
+        print_interval=settings.print_interval,
+        threshold_on=settings.threshold_on,
+    )
     try:
         figures = asyncio.run(Monitor(settings, password, display).run())
     finally:
         display.close()
     display.report(figures)
+    if settings.report_json is not None:
+        try:
+            write_report_json(figures, settings.report_json)
+        except OSError as exc:
+            _fail(f"cannot write the JSON report {settings.report_json}: {exc.strerror or exc}")
+            return ExitCode.UNEXPECTED
+    if figures.gate_failed and figures.gate_text is not None:
+        _fail(figures.gate_text)
+        return ExitCode.GATE_FAILED
     return ExitCode.OK
 
 

@@ -1,9 +1,12 @@
 """What the user sees while cpumon records: usage lines, threshold alerts, a status bar.
 
-On a terminal: local clock times, colour where it carries meaning (red above the
-threshold, yellow for warnings), and a one-line status bar that updates with every
-sample. When stdout is a pipe or a file: the same lines with ISO-8601 UTC times, no
-colour codes and no live widgets, so logs stay greppable.
+On a terminal: local clock times with their zone, colour where it carries meaning (red
+above the threshold, yellow for warnings), and a one-line status bar that updates with
+every sample; every line fits 80 columns. When stdout is a pipe or a file: the same lines
+with ISO-8601 UTC times, no colour codes and no live widgets, so logs stay greppable.
+
+Each usage line shows the average and the max over its print interval (not only the last
+sample, which would hide a burst between two lines).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from cpumon.report import ReportFigures, format_duration, format_percent, plural, report_table
+from cpumon.report import ReportFigures, format_duration, format_percent, local_time, plural, report_table
 from cpumon.sample import Sample
 from cpumon.schedule import TickSchedule
-from cpumon.threshold import Crossing, Direction
+from cpumon.stats import Averager
+from cpumon.threshold import Crossing, Direction, ThresholdOn
 
-BAR_WIDTH = 20
+BAR_WIDTH = 8
 LABEL_WIDTH = len("WARNING")
 
 
@@ -42,10 +46,19 @@ class Progress:
 
 
 class Display:
-    def __init__(self, console: Console, *, threshold: float, print_interval: float) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        threshold: float,
+        print_interval: float,
+        threshold_on: ThresholdOn = ThresholdOn.TOTAL,
+    ) -> None:
         self.console = console
         self.threshold = threshold
+        self.threshold_on = threshold_on
         self.print_interval = print_interval
+        self._interval = Averager()  # the samples since the last usage line
         self.interactive = console.is_terminal and not console.is_dumb_terminal
         self._print_schedule: TickSchedule | None = None
         self._live: Live | None = None
@@ -56,12 +69,13 @@ class Display:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, *, run_id: str, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
         self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
-        self.line(Text.assemble("recording run ", (run_name, "bold"), f" ({run_id})"))
+        watching = "the hottest core" if self.threshold_on is ThresholdOn.CORE else "the total"
+        self.line(Text.assemble("recording run ", (run_name, "bold")))
+        self.line(Text(f"run id {run_id}", style="dim"))
+        self.line(Text(f"to {api_url}, a sample every {_seconds(interval)}"))
         self.line(
             Text.assemble(
-                f"to {api_url}, a sample every {_seconds(interval)}, ",
-                f"alert above {format_percent(self.threshold)}; ",
-                ("Ctrl-C to stop", "dim"),
+                f"alert when {watching} is above {format_percent(self.threshold)}; ", ("Ctrl-C to stop", "dim")
             )
         )
         if self.interactive:
@@ -77,16 +91,14 @@ class Display:
     def sample(self, sample: Sample, mono: float, crossing: Crossing | None, progress: Progress) -> None:
         self._last_percent = sample.cpu_percent
         self._progress = progress
+        self._interval.add(sample.cpu_percent)
         if crossing is not None:
             self._crossing(crossing)
         schedule = self._print_schedule
         if schedule is not None and mono >= schedule.next_due:
             schedule.taken(mono)
-            self._usage_line(sample, progress)
-        self._refresh()
-
-    def progress(self, progress: Progress) -> None:
-        self._progress = progress
+            self._usage_line(self._interval, sample.recorded_at, progress)
+            self._interval = Averager()
         self._refresh()
 
     def stopping(self, waiting: int, flush_timeout: float) -> None:
@@ -110,31 +122,32 @@ class Display:
     def report(self, figures: ReportFigures) -> None:
         self.close()
         self.console.print()
-        self.console.print(report_table(figures))
+        self.console.print(report_table(figures, local=self.interactive))
 
     # -- output ---------------------------------------------------------------------------
     def line(self, text: Text, *, label: str = "", at: dt.datetime | None = None) -> None:
         """One line: time stamp, label column, message; the status bar (if any) stays below it."""
         when = at or dt.datetime.now(dt.UTC)
-        stamp = when.astimezone().strftime("%H:%M:%S") if self.interactive else _iso(when)
+        stamp = local_time(when) if self.interactive else _iso(when)
         out = Text(stamp + "  ", style="dim")
         # A fixed-width label column keeps the messages aligned under each other.
         out.append(f"{label:<{LABEL_WIDTH}}  ", style=text.style or "")
         out.append_text(text)
         self.console.print(out, highlight=False, soft_wrap=not self.interactive)
 
-    def _usage_line(self, sample: Sample, progress: Progress) -> None:
-        above = sample.cpu_percent > self.threshold
-        text = Text(f"{sample.cpu_percent:5.1f} %", style="bold red" if above else "bold")
-        if self.interactive:
+    def _usage_line(self, interval: Averager, at: dt.datetime, progress: Progress) -> None:
+        average, peak = interval.average or 0.0, interval.max or 0.0
+        hot = peak > self.threshold
+        text = Text(f"avg {average:5.1f} %  max {peak:5.1f} %", style="bold red" if hot else "bold")
+        if self.interactive and not progress.on_disk:
             text.append("  ")
-            text.append(usage_bar(sample.cpu_percent), style="red" if above else "cyan")
-        text.append(f"  samples {progress.taken}, stored {progress.stored}")
-        if progress.waiting:
-            text.append(f", waiting {progress.waiting}", style="yellow" if progress.failing else "")
-        if progress.on_disk:
-            text.append(f" ({progress.on_disk} on disk)", style="yellow")
-        self.line(text, label="cpu", at=sample.recorded_at)
+            text.append(usage_bar(average), style="red" if hot else "cyan")
+        style = "yellow" if progress.failing else ""
+        if progress.on_disk:  # what matters then is what is safe where; the bar gives way to fit 80 columns
+            text.append(f"  stored {progress.stored:,}, {progress.on_disk:,} on disk", style="yellow")
+        else:
+            text.append(f"  stored {progress.stored:,}/{progress.taken:,}", style=style)
+        self.line(text, label="cpu", at=at)
 
     def _crossing(self, crossing: Crossing) -> None:
         threshold = format_percent(self.threshold)
@@ -159,17 +172,16 @@ class Display:
             text.append("◌ stopping", style="bold yellow")
         if self._last_percent is not None:
             above = self._last_percent > self.threshold
-            text.append("   cpu ")
+            text.append("  cpu ")
             text.append(f"{self._last_percent:5.1f} %", style="bold red" if above else "bold")
             text.append(" ")
             text.append(usage_bar(self._last_percent, 10), style="red" if above else "cyan")
-        text.append(f"   samples {progress.taken}   stored {progress.stored}")
-        if progress.waiting:
-            text.append(f"   waiting {progress.waiting}", style="yellow" if progress.failing else "")
+        text.append(f"  stored {progress.stored:,}/{progress.taken:,}")
         if progress.failing:
-            text.append("   uploads failing, retrying", style="yellow")
-        hint = "Ctrl-C to stop" if self._state == "recording" else "Ctrl-C again to skip"
-        text.append(f"   {hint}", style="dim")
+            text.append("  uploads failing", style="yellow")
+        else:
+            hint = "Ctrl-C stops" if self._state == "recording" else "Ctrl-C skips"
+            text.append(f"  {hint}", style="dim")
         return text
 
     def _refresh(self) -> None:

@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     BAD_SETTINGS = 2
     AUTH_FAILED = 3
     API_UNAVAILABLE = 4
+    GATE_FAILED = 5  # --max-above: the time above the threshold exceeded it
     INTERRUPTED = 130  # stopped by Ctrl-C before monitoring started (shell convention 128 + SIGINT)
 
 

@@ -43,13 +43,12 @@ from cpumon.login import log_in
 from cpumon.outbox import Outbox
 from cpumon.recovery import recoverable_runs
 from cpumon.report import ReportFigures, build_report
-from cpumon.sample import Sample
 from cpumon.sampler import CpuSampler
 from cpumon.schedule import TickSchedule
 from cpumon.settings import AgentSettings
 from cpumon.spool import RunMeta, Spool
 from cpumon.stats import RunStats
-from cpumon.threshold import ThresholdTracker
+from cpumon.threshold import ThresholdTracker, watched_percent
 from cpumon.uploader import Uploader
 
 T = TypeVar("T")
@@ -170,8 +169,8 @@ class Monitor:
             flush_interval=settings.flush_interval,
             retry_max_delay=settings.retry_max_delay,
         )
-        stats = RunStats(threshold=settings.threshold)
-        tracker = ThresholdTracker(settings.threshold)
+        stats = RunStats(threshold=settings.threshold, on=settings.threshold_on)
+        tracker = ThresholdTracker(settings.threshold, hysteresis=settings.alert_hysteresis)
 
         self.display.start(
             run_id=run.id,
@@ -216,6 +215,7 @@ class Monitor:
             kept=kept,
             finished=finished,
             spool_path=outbox.spool.path if not finished else None,
+            max_above_s=settings.max_above,
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -251,21 +251,25 @@ class Monitor:
     ) -> None:
         schedule = TickSchedule(start=start_mono, interval=self.settings.interval)
         stop = self.signals.stop
+        # --duration ends the run as Ctrl-C would, at start + duration.
+        deadline = start_mono + self.settings.duration if self.settings.duration is not None else math.inf
         seq = 0
         while not stop.is_set():
-            delay = schedule.next_due - clock.now()
+            delay = min(schedule.next_due, deadline) - clock.now()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 if stop.is_set():
                     break
             now = clock.now()
-            percent = self.sampler.read()
+            if now >= deadline:
+                break
+            reading = self.sampler.read()
             schedule.taken(now)
-            sample = Sample(seq=seq, recorded_at=clock.utc_at(now), cpu_percent=percent)
+            sample = reading.sample(seq, clock.utc_at(now))
             seq += 1
             stats.add(sample)
-            crossing = tracker.observe(percent, sample.recorded_at)
+            crossing = tracker.observe(watched_percent(sample, self.settings.threshold_on), sample.recorded_at)
             outbox.add(sample)
             if len(outbox.memory) >= outbox.batch_size:
                 uploader.wake()

@@ -26,10 +26,13 @@ from pydantic_settings import (
 )
 
 from cpumon.errors import SettingsError
+from cpumon.threshold import ThresholdOn
 
 APP_NAME = "cpumon"
 ENV_PREFIX = "CPUMON_"
 CONFIG_ENV_VAR = "CPUMON_CONFIG"
+# The kernel counts CPU time in 10 ms ticks: below 50 ms a reading is mostly rounding, and alerts flap.
+MIN_INTERVAL = 0.05
 MAX_BATCH = 10_000  # the API accepts at most this many samples per request
 NAME_MAX = 200  # the API's limit on a run name
 
@@ -66,9 +69,25 @@ class AgentSettings(BaseSettings):
     run_name: str | None = Field(
         default=None, max_length=NAME_MAX, description="name of the new run (default: host and start time)"
     )
-    interval: float = Field(default=1.0, gt=0, le=86_400, description="seconds between samples")
+    interval: float = Field(
+        default=1.0, ge=MIN_INTERVAL, le=86_400, description=f"seconds between samples (at least {MIN_INTERVAL:g})"
+    )
     print_interval: float = Field(default=5.0, gt=0, description="seconds between usage lines")
     threshold: float = Field(default=80.0, ge=0, le=100, description="CPU percent above which to warn")
+    threshold_on: ThresholdOn = Field(
+        default=ThresholdOn.TOTAL, description="what the threshold watches: `total` (all cores) or `core` (the busiest)"
+    )
+    alert_hysteresis: float = Field(
+        default=5.0, ge=0, le=100, description="points below the threshold usage must fall to end an alert"
+    )
+    max_above: float | None = Field(
+        default=None, ge=0, description="exit with code 5 when the time above the threshold exceeds this (seconds)"
+    )
+    duration: float | None = Field(default=None, gt=0, description="stop by itself after this many seconds")
+    report_json: Path | None = Field(default=None, description="also write the report as JSON to this file")
+    require_api: bool = Field(
+        default=False, description="refuse to start (exit 4) when the API does not answer, instead of recording"
+    )
     batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, description="most samples per upload request")
     flush_interval: float = Field(default=5.0, gt=0, description="seconds between uploads")
     queue_size: int = Field(
@@ -105,10 +124,10 @@ class AgentSettings(BaseSettings):
             return None
         return value
 
-    @field_validator("spool_dir")
+    @field_validator("spool_dir", "report_json")
     @classmethod
-    def _expand_user(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
     @classmethod
     def settings_customise_sources(

@@ -57,7 +57,6 @@ class Uploader:
         self.drained = asyncio.Event()  # set once draining and nothing of the current run is left to send
         self.rejected: str | None = None  # why the API refused the current run's samples
         self.failures = 0  # consecutive failed attempts (0 while the API answers)
-        self.last_error: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -203,7 +202,6 @@ class Uploader:
     def _failed(self, reason: str) -> None:
         self.failures += 1
         self.current.uploads_failing = True
-        self.last_error = reason
         if self.failures == 1:
             self.notices.warn(f"upload failed: {reason}; retrying with backoff, sampling goes on")
 
@@ -212,7 +210,6 @@ class Uploader:
         if self.failures:
             self.notices.info(f"uploads resumed after {self.failures} failed attempts")
         self.failures = 0
-        self.last_error = None
 
     async def _sleep(self, seconds: float | None, event: asyncio.Event) -> None:
         """Wait `seconds` (None: no limit) or until `event` is set; then clear it."""

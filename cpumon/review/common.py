@@ -40,9 +40,9 @@ def interactive(console: Console) -> bool:
 
 
 def format_time(when: dt.datetime, console: Console, *, seconds: bool = True) -> str:
-    """Local time on a terminal; ISO-8601 UTC when piped, so output stays sortable and zone-free."""
+    """Local time with its zone on a terminal; ISO-8601 UTC when piped, so output stays sortable."""
     if interactive(console):
-        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
     return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

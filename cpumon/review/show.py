@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cpumon.report import format_duration, format_percent
+from cpumon.report import format_duration, format_percent, time_above_text
 from cpumon.review import chart
 from cpumon.review.client import Bucket, ReviewClient, Run
 from cpumon.review.common import format_time, reader_may_leave, with_client
@@ -115,14 +115,7 @@ def summary_table(run: Run, console: Console) -> Table:
     summary = run.summary
     if summary is not None:
         hot = summary.max_percent is not None and summary.max_percent > summary.threshold_percent
-        covered = (
-            (summary.last_sample_at - summary.first_sample_at).total_seconds()
-            if summary.first_sample_at and summary.last_sample_at
-            else 0.0
-        )
-        above = format_duration(summary.time_above_threshold_s)
-        if covered > 0:
-            above += f" ({summary.time_above_threshold_s / covered:.0%} of the sampled time)"
+        above = time_above_text(summary.time_above_threshold_s, summary.first_sample_at, summary.last_sample_at)
         rows += [
             ("Samples", f"{summary.sample_count:,}"),
             ("First sample", format_time(summary.first_sample_at, console) if summary.first_sample_at else "-"),

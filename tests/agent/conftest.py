@@ -6,11 +6,14 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cpumon.report import ReportFigures, build_report
 from cpumon.sample import Sample
 from cpumon.spool import RunSpool
+from cpumon.stats import RunStats
 
 T0 = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -52,3 +55,19 @@ def samples(percents: list[float], *, interval: float = 1.0, first_seq: int = 0)
         Sample(seq=first_seq + i, recorded_at=at((first_seq + i) * interval), cpu_percent=pct)
         for i, pct in enumerate(percents)
     ]
+
+
+def report_of(stats: RunStats, **changes: Any) -> ReportFigures:
+    """The report of a run from at(-1) to at(5) with `stats`, every sample stored unless `changes` say otherwise."""
+    fields: dict[str, Any] = {
+        "run_id": "r1",
+        "run_name": "load test",
+        "started_at": at(-1),
+        "ended_at": at(5),
+        "stats": stats,
+        "alerts": 1,
+        "stored": stats.count,
+        "kept": 0,
+        "finished": True,
+    }
+    return build_report(**(fields | changes))

@@ -43,7 +43,40 @@ def test_piped_output_is_plain_lines() -> None:
     usage = [line for line in text.splitlines() if "  cpu  " in line]
     assert len(usage) == 2  # one line per 5 s print interval over 12 s
     stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z  "
-    assert re.match(stamp + r"cpu       10\.0 %  samples 5, stored 4, waiting 1$", usage[0])
+    assert re.match(stamp + r"cpu      avg  10\.0 %  max  10\.0 %  stored 4/5$", usage[0])
+
+
+def test_usage_line_shows_the_average_and_max_of_its_interval() -> None:
+    display, out = piped()
+    # A burst between two usage lines: the last sample alone (10 %) would hide it.
+    play(display, [10.0, 10.0, 100.0, 40.0, 10.0, 10.0, 10.0, 10.0, 10.0, 20.0])
+    usage = [line for line in out.getvalue().splitlines() if "  cpu  " in line]
+    assert "avg  34.0 %  max 100.0 %" in usage[0]  # samples 0-4
+    assert "avg  12.0 %  max  20.0 %" in usage[1]  # samples 5-9
+
+
+def test_terminal_lines_fit_80_columns() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    strip = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+    display = Display(console, threshold=80.0, print_interval=1.0)
+    display.start(
+        run_id="01a30000-0000-7000-8000-000000000000",
+        run_name="nightly",
+        api_url="http://127.0.0.1:8000",
+        interval=1.0,
+        started_mono=0.0,
+    )
+    for sample in samples([99.9] * 3):
+        on_disk = 11_111 if sample.seq else 0
+        progress = Progress(taken=99_999, stored=88_888, waiting=11_111, on_disk=on_disk, failing=True)
+        display.sample(sample, float(sample.seq + 1), None, progress)
+        assert len(display._status().plain) <= 80
+    display.close()
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert any("stored 88,888, 11,111 on disk" in line for line in lines)
+    assert any("stored 88,888/99,999" in line for line in lines)
+    assert max(len(strip.sub("", line).rstrip()) for line in lines) <= 80, lines
 
 
 def test_alert_when_going_above_and_note_when_back_below() -> None:
@@ -78,8 +111,8 @@ def test_report_shows_every_figure_and_no_escape_codes_when_piped() -> None:
     for label, value in [
         ("Run", "r1"),
         ("Name", "nightly"),
-        ("Started", "2025-01-01 11:59:59 UTC"),
-        ("Ended", "2025-01-01 12:00:04 UTC"),
+        ("Started", "2025-01-01T11:59:59Z"),
+        ("Ended", "2025-01-01T12:00:04Z"),
         ("Total time", "5.0 s"),
         ("Samples taken", "4"),
         ("Samples stored", "3"),
@@ -87,7 +120,7 @@ def test_report_shows_every_figure_and_no_escape_codes_when_piped() -> None:
         ("Average CPU", "53.8 %"),
         ("Max CPU", "95.0 %"),
         ("Threshold", "80.0 %"),
-        ("Time above threshold", "~ 2.0 s (40% of the run)"),
+        ("Time above threshold", "2.0 s (67 % of the sampled time)"),
         ("Alerts", "1"),
         ("Run state", "open"),
     ]:

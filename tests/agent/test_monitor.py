@@ -19,6 +19,7 @@ from cpumon.display import Display
 from cpumon.errors import ApiUnavailableError, AuthenticationError
 from cpumon.monitor import Monitor
 from cpumon.report import ReportFigures
+from cpumon.sampler import Reading
 from cpumon.settings import load_settings
 from cpumon.spool import RunSpool, Spool
 
@@ -34,11 +35,11 @@ class ScriptedSampler:
     def prime(self) -> None:
         self.primed = True
 
-    def read(self) -> float:
+    def read(self) -> Reading:
         assert self.primed, "the first psutil reading must be a priming one"
         value = self.readings[self.taken % len(self.readings)]
         self.taken += 1
-        return value
+        return Reading(value)
 
 
 def make_monitor(
@@ -47,7 +48,7 @@ def make_monitor(
     values = {
         "api_url": "http://api.test",
         "username": "ada",
-        "interval": "0.01",
+        "interval": "0.05",
         "flush_interval": "0.02",
         "flush_timeout": "0.5",
         "retry_max_delay": "0.05",
@@ -163,3 +164,28 @@ async def test_no_api_is_unavailable(tmp_path: Path) -> None:
     monitor, _ = make_monitor(api, tmp_path, ScriptedSampler([1.0]))
     with pytest.raises(ApiUnavailableError, match=r"cannot connect to http://api\.test"):
         await monitor.run()
+
+
+class BrokenDownSampler(ScriptedSampler):
+    def read(self) -> Reading:
+        total = super().read().cpu_percent
+        parts = {
+            "user_percent": total * 0.75,
+            "system_percent": total * 0.25,
+            "max_core_percent": min(100.0, total * 4),
+        }
+        return Reading(total, parts)
+
+
+async def test_duration_stops_by_itself_and_the_breakdown_reaches_the_api(tmp_path: Path) -> None:
+    api = FakeApi()
+    sampler = BrokenDownSampler([10.0, 30.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, duration="0.3", threshold_on="core")
+    figures = await asyncio.wait_for(monitor.run(), 10)  # no signal: --duration ends it
+    run_id = api.runs_created[0]["id"]
+    assert figures.finished
+    assert 1 <= figures.samples_taken <= 7  # 0.3 s at 0.05 s, the start included: never more
+    first = api.stored[run_id][0]
+    assert (first["user_percent"], first["max_core_percent"]) == (7.5, 40.0)
+    assert figures.max_core_percent == (100.0 if figures.samples_taken > 1 else 40.0)
+    assert figures.threshold_on == "core"

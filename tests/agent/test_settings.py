@@ -109,7 +109,7 @@ def test_api_url_trailing_slash_is_dropped() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ({"interval": "0"}, "invalid interval (from --interval): Input should be greater than 0"),
+        ({"interval": "0"}, "invalid interval (from --interval): Input should be greater than or equal to 0.05"),
         ({"interval": "-1"}, "invalid interval (from --interval)"),
         ({"interval": "soon"}, "invalid interval (from --interval): Input should be a valid number"),
         ({"threshold": "101"}, "invalid threshold (from --threshold)"),

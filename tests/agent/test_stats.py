@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from cpumon.report import build_report, format_duration
+from cpumon.report import format_duration
 from cpumon.sample import Sample
 from cpumon.stats import RunStats
 
-from .conftest import T0, at, samples
+from .conftest import T0, at, report_of, samples
 
 
 def stats_of(items: list[Sample], threshold: float = 80.0) -> RunStats:
@@ -59,17 +59,7 @@ def test_time_above_is_exact_in_microseconds() -> None:
 def test_report_figures() -> None:
     items = samples([10.0, 90.0, 95.0, 20.0, 85.0])
     stats = stats_of(items)
-    figures = build_report(
-        run_id="r1",
-        run_name="load test",
-        started_at=at(-1),
-        ended_at=at(5),
-        stats=stats,
-        alerts=2,
-        stored=3,
-        kept=2,
-        finished=False,
-    )
+    figures = report_of(stats, alerts=2, stored=3, kept=2, finished=False)
     assert figures.samples_taken == 5
     assert figures.samples_stored == 3
     assert figures.samples_kept == 2
@@ -77,7 +67,7 @@ def test_report_figures() -> None:
     assert figures.max_percent == 95.0
     assert figures.time_above_s == 3.0
     assert figures.total_s == 6.0
-    assert figures.above_share == pytest.approx(0.5)
+    assert figures.above_share == pytest.approx(0.75)  # of the sampled time, 4 s: as `cpumon show` says
     assert figures.alerts == 2
 
 

@@ -310,15 +310,16 @@ class Monitor:
 
     def _keep_for_later(self, outbox: Outbox, meta: RunMeta, *, rejected: bool) -> int:
         try:
-            kept = outbox.keep_for_later(meta)
-        except OSError as exc:
-            self.display.warn(
-                f"could not write the spool {outbox.spool.path} ({exc.strerror or exc}): "
-                f"{outbox.pending} unsent samples are lost"
-            )
-            return outbox.on_disk
+            error = outbox.keep_for_later(meta)
         finally:
             outbox.spool.unlock()
+        kept = outbox.on_disk
+        if error is not None:
+            self.display.warn(
+                f"could not write the spool {outbox.spool.path} ({error.strerror or error}): "
+                f"{outbox.in_memory:,} unsent samples are lost, {kept:,} are kept there for the next start"
+            )
+            return kept
         if rejected:
             where = outbox.spool.move_to_rejected()
             self.display.warn(f"{kept} samples the API refused are kept in {where}")

@@ -44,7 +44,8 @@ class Outbox:
     crash_window: int | None = None
     uploads_failing: bool = False  # set by the uploader
     _spool_ready: bool = False
-    _spill_failed: bool = False
+    #: After a failed write, memory size at which to try the disk again (one batch later): None while writes work.
+    _retry_spill_at: int | None = None
 
     @classmethod
     def recovered(cls, meta: RunMeta, spool: RunSpool, *, batch_size: int, notices: Notices) -> Outbox:
@@ -130,56 +131,72 @@ class Outbox:
         samples, spilled behind it, survive. Once written, acknowledging the batch removes the file.
         """
         batch = self.in_flight
-        if batch is None or batch.segment is not None or self._spill_failed:
+        if batch is None or batch.segment is not None or self._waiting_to_retry_spill():
             return
         try:
             self._ensure_spool()
             batch.segment = self.spool.write_segment(batch.samples)
         except OSError as exc:
-            self._spill_failed = True
-            self.notices.warn(
-                f"cannot write to the spool {self.spool.path} ({exc.strerror or exc}); "
-                "keeping samples in memory past the queue size"
-            )
+            self._spill_refused(exc)
+            return
+        self._spill_worked()
 
-    def keep_for_later(self, meta: RunMeta) -> int:
+    def keep_for_later(self, meta: RunMeta) -> OSError | None:
         """Write every sample not yet stored, and `meta` (with its end time), to the spool.
 
-        Returns how many samples the spool now holds for the run. Samples already in
-        segment files stay there; those in memory are written in batch-sized segments.
+        Afterwards `on_disk` is exactly what the spool holds for the run, and `in_memory` what
+        could not be written (lost when cpumon exits); the error that stopped the writing, if any.
+        Samples already in segment files stay there; those in memory go in batch-sized segments,
+        oldest first, each written whole or not at all.
         """
-        in_flight = self.in_flight
-        unsaved = list(in_flight.samples) if in_flight and in_flight.segment is None else []
-        unsaved.extend(self.memory)
-        self.spool.write_meta(meta)
-        for chunk in chunked(unsaved, self.batch_size):
-            self.segments.append(self.spool.write_segment(chunk))
-        self.memory.clear()
-        if in_flight is not None:
-            if in_flight.segment is not None:
-                self.segments.appendleft(in_flight.segment)
-            self.in_flight = None
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None and in_flight.segment is None:
+            self.memory.extendleft(reversed(in_flight.samples))
+        elif in_flight is not None and in_flight.segment is not None:
+            self.segments.appendleft(in_flight.segment)
         self.meta = meta
-        return self.on_disk
+        try:
+            # The samples first: segments without run.json are still delivered to their run by the next start.
+            for chunk in chunked(list(self.memory), self.batch_size):
+                self.segments.append(self.spool.write_segment(chunk))
+                for _ in chunk:
+                    self.memory.popleft()
+            self.spool.write_meta(meta)
+        except OSError as exc:
+            return exc
+        return None
 
     # -- internals ------------------------------------------------------------------------
     def _spill(self, count: int) -> None:
-        if self._spill_failed:
-            return  # already told the user; keep samples in memory rather than lose them
+        if self._waiting_to_retry_spill():
+            return  # keep samples in memory rather than lose them; the disk is tried again a batch later
         oldest = [self.memory[i] for i in range(count)]
         try:
             self._ensure_spool()
             path = self.spool.write_segment(oldest)
         except OSError as exc:
-            self._spill_failed = True
-            self.notices.warn(
-                f"cannot write to the spool {self.spool.path} ({exc.strerror or exc}); "
-                "keeping samples in memory past the queue size"
-            )
+            self._spill_refused(exc)
             return
+        self._spill_worked()
         for _ in range(count):
             self.memory.popleft()
         self.segments.append(path)
+
+    def _waiting_to_retry_spill(self) -> bool:
+        return self._retry_spill_at is not None and len(self.memory) < self._retry_spill_at
+
+    def _spill_refused(self, exc: OSError) -> None:
+        if self._retry_spill_at is None:
+            self.notices.warn(
+                f"cannot write to the spool {self.spool.path} ({exc.strerror or exc}); "
+                "keeping samples in memory and trying the disk again every batch"
+            )
+        self._retry_spill_at = len(self.memory) + self.batch_size
+
+    def _spill_worked(self) -> None:
+        if self._retry_spill_at is not None:
+            self.notices.info(f"the spool {self.spool.path} takes samples again")
+        self._retry_spill_at = None
 
     def _ensure_spool(self) -> None:
         if not self._spool_ready:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from cpumon.notices import Notices
 from cpumon.outbox import Outbox
-from cpumon.spool import CORRUPT_DIR, META_NAME, RunMeta, Spool, SpoolCorruptionError, free_name
+from cpumon.spool import CORRUPT_DIR, META_NAME, RunMeta, Spool, SpoolCorruptionError, free_name, private_dir
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -36,7 +36,7 @@ def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: i
             if not run_spool.segments():
                 run_spool.unlock()
                 target = free_name(spool.root / CORRUPT_DIR / run_spool.run_id)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(target.parent)
                 run_spool.path.replace(target)
                 notices.warn(f"spooled run {run_spool.run_id} is damaged ({exc.reason}); moved to {target}")
                 continue

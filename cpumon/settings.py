@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,9 +86,6 @@ class AgentSettings(BaseSettings):
     )
     duration: float | None = Field(default=None, gt=0, description="stop by itself after this many seconds")
     report_json: Path | None = Field(default=None, description="also write the report as JSON to this file")
-    require_api: bool = Field(
-        default=False, description="refuse to start (exit 4) when the API does not answer, instead of recording"
-    )
     batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, description="most samples per upload request")
     flush_interval: float = Field(default=5.0, gt=0, description="seconds between uploads")
     queue_size: int = Field(
@@ -164,11 +162,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    _check_config_permissions(path, holds_password="password" in values)
     known = setting_fields()
     for key in values:
         if key not in known:
             raise SettingsError(f"unknown setting {key!r} in config file {path} (known: {', '.join(sorted(known))})")
     return values
+
+
+def _check_config_permissions(path: Path, *, holds_password: bool) -> None:
+    """Refuse a config file others could change (pointing api_url at their server to collect the
+    password), or read when it holds the password: one line, exit 2, as ssh does."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o022:
+        raise SettingsError(
+            f"config file {path} can be changed by other users (mode {mode:04o}): run `chmod go-w {path}`"
+        )
+    if holds_password and mode & 0o077:
+        raise SettingsError(
+            f"config file {path} holds a password and other users can read it (mode {mode:04o}): run `chmod 600 {path}`"
+        )
 
 
 def resolve_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:

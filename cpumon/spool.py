@@ -9,7 +9,9 @@ Layout, under the spool dir::
     rejected/<run id>/                      runs the API refused (deleted or finished elsewhere)
 
 Every file is written to a temporary name, fsynced, then renamed into place, so a crash
-leaves either the old state or the new one, never half a file under a real name. Every
+leaves either the old state or the new one, never half a file under a real name; a write
+that fails (a full disk) removes its temporary file. Samples are private: directories are
+0700 and files 0600, whatever the umask. Every
 file carries a SHA-256 of its body, so a file damaged later (disk error, an editor, a
 half-copied backup) is detected on reading, reported in one line, moved to corrupt/ and
 skipped; the other files of the run are still delivered.
@@ -138,14 +140,40 @@ def decode_file(path: Path, data: bytes, kind: str) -> Any:
     return body
 
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) readable by this user only; tighten it if it exists."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != DIR_MODE:
+        path.chmod(DIR_MODE)
+
+
+def open_private(path: Path, flags: int) -> int:
+    """os.open with mode 0600 for a new file (the umask cannot widen it, and chmod fixes an old one)."""
+    fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
+    if os.fstat(fd).st_mode & 0o777 != FILE_MODE:
+        os.fchmod(fd, FILE_MODE)
+    return fd
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one."""
+    """Write `data` to `path` so that readers see the old file or the whole new one.
+
+    On failure (ENOSPC ...) the temporary file is removed: a full disk must not fill up with halves.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -189,8 +217,9 @@ class RunSpool:
         """Take the run's lock without waiting; False if another process holds it."""
         if self._lock_handle is not None:
             return True
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = (self.path / LOCK_NAME).open("ab")
+        private_dir(self.root)
+        private_dir(self.path)
+        handle = os.fdopen(open_private(self.path / LOCK_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -205,7 +234,8 @@ class RunSpool:
             self._lock_handle = None
 
     def write_meta(self, meta: RunMeta) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.path)
         write_atomically(self.path / META_NAME, encode_file("run", meta.to_json()))
 
     def read_meta(self) -> RunMeta:
@@ -226,7 +256,8 @@ class RunSpool:
     def write_segment(self, samples: Sequence[Sample]) -> Path:
         if not samples:
             raise ValueError("a segment holds at least one sample")
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.path)
         path = self.path / segment_name(samples[0].seq, samples[-1].seq)
         body = {"run_id": self.run_id, "samples": [sample.to_row() for sample in samples]}
         write_atomically(path, encode_file("samples", body))
@@ -271,14 +302,14 @@ class RunSpool:
     def quarantine(self, path: Path) -> Path:
         """Move a bad file to corrupt/ (kept for inspection, never read again); returns where."""
         target_dir = self.root / CORRUPT_DIR
-        target_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(target_dir)
         target = free_name(target_dir / f"{self.run_id}-{path.name.lstrip('.')}")
         path.replace(target)
         return target
 
     def move_to_rejected(self) -> Path:
         target_dir = self.root / REJECTED_DIR
-        target_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(target_dir)
         target = free_name(target_dir / self.run_id)
         self.path.replace(target)
         return target

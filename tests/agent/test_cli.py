@@ -100,3 +100,37 @@ def test_subcommands_share_the_settings_flags(monkeypatch: pytest.MonkeyPatch) -
     assert "echo" in build_parser().format_help()
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert main(["--username", "ada"]) == 2  # plain `cpumon` still monitors (here: no password)
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        (0o644, "holds a password and other users can read it (mode 0644): run `chmod 600"),
+        (0o640, "holds a password and other users can read it (mode 0640)"),
+        (0o666, "can be changed by other users (mode 0666)"),
+    ],
+)
+def test_a_config_file_with_a_password_others_can_read_or_write_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int, says: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('username = "ada"\npassword = "secret-pw"\napi_url = "http://127.0.0.1:9"\n')
+    config.chmod(mode)
+    assert main(["--config", str(config), "runs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert says in err
+    assert "secret-pw" not in err
+
+
+def test_a_world_writable_config_is_refused_even_without_a_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('api_url = "http://127.0.0.1:9"\n')
+    config.chmod(0o646)
+    assert main(["--config", str(config), "runs"]) == 2
+    assert "can be changed by other users" in capsys.readouterr().err
+    config.chmod(0o644)  # readable is fine when no password is in it
+    assert main(["--config", str(config), "--interval", "0"]) == 2
+    assert "invalid interval" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,8 @@ def test_keep_for_later_writes_everything_not_stored(tmp_path: Path) -> None:
     failing = outbox.next_batch()  # in flight, unconfirmed
     assert failing is not None
     ended = RunMeta(RUN, "http://api.test", "ada", "run", at(0), at(99))
-    kept = outbox.keep_for_later(ended)
-    assert kept == 7
+    assert outbox.keep_for_later(ended) is None
+    assert (outbox.on_disk, outbox.in_memory) == (7, 0)
     spool = RunSpool(tmp_path, RUN)
     assert spool.read_meta().ended_at == at(99)
     on_disk = [s.seq for path in spool.segments() for s in spool.read_segment(path)]
@@ -143,3 +144,54 @@ def test_only_the_batch_in_flight_can_be_acknowledged(tmp_path: Path) -> None:
     outbox.add(Sample(0, at(0), 1.0))
     with pytest.raises(ValueError, match="in flight"):
         outbox.acknowledge(Batch([Sample(0, at(0), 1.0)]))
+
+
+class FullDisk:
+    """A RunSpool.write_segment that takes `room` more segments, then fails with ENOSPC until freed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+        self.room = room
+        self.refused = 0
+        real = RunSpool.write_segment
+
+        def write_segment(spool: RunSpool, chunk: list[Sample]) -> Path:
+            if self.room <= 0:
+                self.refused += 1
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= 1
+            return real(spool, chunk)
+
+        monkeypatch.setattr(RunSpool, "write_segment", write_segment)
+
+
+def test_a_full_disk_at_exit_reports_exactly_what_was_kept_and_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox, _ = make(tmp_path, batch_size=100, queue_size=10_000)
+    for sample in samples([1.0] * 506):
+        outbox.add(sample)
+    FullDisk(monkeypatch, room=3)
+    error = outbox.keep_for_later(RunMeta(RUN, "http://api.test", "ada", "run", at(0), at(600)))
+    assert isinstance(error, OSError)
+    assert (outbox.on_disk, outbox.in_memory) == (300, 206)  # not "506 lost"
+    spool = RunSpool(tmp_path, RUN)
+    kept = [s.seq for path in spool.segments() for s in spool.read_segment(path)]
+    assert kept == list(range(300))  # the oldest, whole segments, deliverable by the next start
+    assert spool.leftovers() == []  # no half-written temporaries on the full disk
+
+
+def test_spilling_is_retried_once_the_disk_has_room_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox, notices = make(tmp_path, batch_size=2, queue_size=2)
+    disk = FullDisk(monkeypatch, room=0)
+    for sample in samples([1.0] * 8):
+        outbox.add(sample)
+    assert len(outbox.memory) == 8
+    assert disk.refused == 3  # once, then once per batch more: not on every sample
+    disk.room = 100
+    for sample in samples([1.0] * 4, first_seq=8):
+        outbox.add(sample)
+    assert len(outbox.memory) <= 10
+    assert outbox.on_disk >= 2
+    assert len(notices.warnings) == 1
+    assert "takes samples again" in notices.infos[0]
+    assert drain(outbox) == list(range(12))

@@ -164,6 +164,7 @@ def test_toml_file_values_load(tmp_path: Path) -> None:
         'api_url = "https://cpumon.example.test"\nusername = "ada"\npassword = "pw"\n'
         'interval = 0.5\nthreshold = 90\nspool_dir = "~/spool"\n'
     )
+    config.chmod(0o600)  # it holds a password
     settings = load_settings({}, config_file=config)
     assert settings.api_url == "https://cpumon.example.test"
     assert settings.username == "ada"

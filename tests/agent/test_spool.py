@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from cpumon.spool import (
     CORRUPT_DIR,
+    LOCK_NAME,
+    META_NAME,
     RunMeta,
     RunSpool,
     Spool,
@@ -163,3 +168,40 @@ def test_run_dirs_skip_corrupt_and_rejected(tmp_path: Path) -> None:
     (tmp_path / "rejected").mkdir()
     assert [s.run_id for s in Spool(tmp_path).run_dirs()] == ["a-run", "b-run"]
     assert list(Spool(tmp_path / "missing").run_dirs()) == []
+
+
+def test_spool_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        spool = RunSpool(tmp_path / "spool", RUN)
+        assert spool.lock()
+        spool.write_meta(RunMeta(RUN, "http://api.test", "ada", "run", at(0), None))
+        segment = spool.write_segment(samples([1.0]))
+        rejected = spool.move_to_rejected()
+    finally:
+        os.umask(old)
+        spool.unlock()
+    assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+    assert stat.S_IMODE(rejected.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(rejected.stat().st_mode) == 0o700
+    for name in (META_NAME, LOCK_NAME, segment.name):
+        assert stat.S_IMODE((rejected / name).stat().st_mode) == 0o600, name
+
+
+def test_an_existing_open_spool_dir_is_tightened(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    RunSpool(root, RUN).write_segment(samples([1.0]))
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    spool = RunSpool(tmp_path, RUN)
+    with pytest.raises(OSError, match="No space"):
+        spool.write_segment(samples([1.0]))
+    assert list(spool.path.iterdir()) == []

@@ -94,15 +94,22 @@ def _serve(settings: ServerSettings) -> int:
 
 def _migrate(settings: ServerSettings) -> int:
     from backend.errors import is_unavailable  # noqa: PLC0415
-    from backend.migrations import upgrade  # noqa: PLC0415
+    from backend.migrations import current_revision, upgrade  # noqa: PLC0415
 
     try:
+        before = current_revision(settings)
         upgrade(settings)
+        after = current_revision(settings)
     except Exception as exc:
         if is_unavailable(exc):
             raise database_problem(exc) from None
         raise
-    print("cpumon-server: database is at the latest migration")
+    if before is None:
+        print(f"cpumon-server: created the schema at revision {after}")
+    elif before == after:
+        print(f"cpumon-server: database is at the latest migration (revision {after})")
+    else:
+        print(f"cpumon-server: upgraded the schema from revision {before} to {after}")
     return EXIT_OK
 
 

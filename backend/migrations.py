@@ -119,6 +119,26 @@ def upgrade(settings: ServerSettings, revision: str = "head") -> None:
     _outside_event_loop(lambda: command.upgrade(alembic_config(settings), revision))
 
 
+def current_revision(settings: ServerSettings) -> str | None:
+    """The database's schema revision; None for a database never migrated."""
+    from backend.db import create_engine  # noqa: PLC0415 - the engine's imports are only needed here
+
+    async def read() -> str | None:
+        engine = create_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                revision: str | None = await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+                return revision
+        finally:
+            await engine.dispose()
+
+    found: list[str | None] = []
+    _outside_event_loop(lambda: found.append(asyncio.run(read())))
+    return found[0]
+
+
 def downgrade(settings: ServerSettings, revision: str = "base") -> None:
     _outside_event_loop(lambda: command.downgrade(alembic_config(settings), revision))
 

@@ -70,8 +70,11 @@ class Display:
     def start(self, *, run_id: str, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
         self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
         watching = "the hottest core" if self.threshold_on is ThresholdOn.CORE else "the total"
-        self.line(Text.assemble("recording run ", (run_name, "bold")))
-        self.line(Text(f"run id {run_id}", style="dim"))
+        if self.interactive:  # the id on a line of its own, to fit 80 columns
+            self.line(Text.assemble("recording run ", (run_name, "bold")))
+            self.line(Text(f"run id {run_id}", style="dim"))
+        else:  # one line a log reader can grep: name and id together
+            self.line(Text.assemble("recording run ", (run_name, "bold"), f" ({run_id})"))
         self.line(Text(f"to {api_url}, a sample every {_seconds(interval)}"))
         self.line(
             Text.assemble(

@@ -25,6 +25,10 @@ def run_id_of(agent: AgentProcess) -> str:
     return agent.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
 
 
+def count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
 def percent(text: str) -> float:
     return float(text.removesuffix("%").strip())
 
@@ -37,7 +41,8 @@ def seconds(text: str) -> float:
 
 
 def utc(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=dt.UTC)
+    """A time in the report (piped: ISO-8601 UTC, whole seconds)."""
+    return dt.datetime.fromisoformat(text)
 
 
 def assert_every_seq_once(samples: list[dict[str, Any]], count: int) -> None:
@@ -49,7 +54,7 @@ def assert_every_seq_once(samples: list[dict[str, Any]], count: int) -> None:
 def assert_report_agrees(report: dict[str, str], run: dict[str, Any], samples: list[dict[str, Any]]) -> None:
     """The report's figures against the run and rows the API serves."""
     summary = run["summary"]
-    taken = int(report["Samples taken"])
+    taken = count(report["Samples taken"])
     assert int(report["Samples stored"]) == taken == summary["sample_count"]
     assert report["Kept for later"] == "0"
     assert_every_seq_once(samples, taken)
@@ -124,7 +129,7 @@ def test_server_down_at_exit_then_next_start_delivers_and_finishes(
     first.interrupt()  # the second Ctrl-C skips the 60 s wait
     assert first.wait_exit(within=20) == 0, first.stderr
     report = first.report()
-    taken, stored, kept = (int(report[k]) for k in ("Samples taken", "Samples stored", "Kept for later"))
+    taken, stored, kept = (count(report[k]) for k in ("Samples taken", "Samples stored", "Kept for later"))
     assert kept > 0
     assert stored + kept == taken
     assert report["Run state"].startswith("open")

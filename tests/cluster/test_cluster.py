@@ -35,7 +35,7 @@ from tests.conftest import Backend
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
 from tests.e2e.conftest import USERNAME as AGENT_USERNAME
 from tests.e2e.conftest import AgentProcess, ApiReader, agent_env, wait_for
-from tests.e2e.test_agent import assert_report_agrees
+from tests.e2e.test_agent import assert_every_seq_once
 from tests.reliability.conftest import PASSWORD, USERNAME, Server
 
 from .galera import GaleraCluster, Node
@@ -314,7 +314,13 @@ def test_the_agent_through_a_node_kill(
         wait_for(lambda: api.stored_count(run_id) > stored, within=30, what="uploads after the rejoin")
         agent.interrupt()
         assert agent.wait_exit(within=60) == 0, agent.stderr
-        assert_report_agrees(agent.report(), api.run(run_id), api.samples(run_id))
+        # Samples taken == rows stored, each seq once. (Not "Run state: finished": the agent's finish at
+        # exit may meet a pooled connection to the killed node and get one 503; the next start finishes.)
+        report = agent.report()
+        taken = int(report["Samples taken"])
+        assert int(report["Samples stored"]) == taken == api.run(run_id)["summary"]["sample_count"]
+        assert report["Kept for later"] == "0"
+        assert_every_seq_once(api.samples(run_id), taken)
     finally:
         api.close()
 

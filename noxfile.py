@@ -14,6 +14,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 PYTHON = "3.11"
 SOURCES = ["cpumon", "backend", "database", "bench", "tests", "noxfile.py", ".ci"]
+SOURCES += ["frontend/build.py", "hatch_build.py"]  # the dashboard's build
 
 
 @nox.session(python=PYTHON)
@@ -32,6 +33,7 @@ def demo(session: nox.Session) -> None:
     Extra arguments go to the agent: `nox -s demo -- --interval 0.5 --threshold 50`.
     """
     session.install("-e", ".[server]")
+    session.run("python", "frontend/build.py")  # the dashboard's assets (npm + Vite), when older than their sources
     # Ctrl-C goes to the agent, which flushes and prints its report; give it time to do so.
     session.run("python", "-m", "database.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=20)
 

@@ -7,13 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
+from litestar.template import TemplateConfig
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -31,9 +34,14 @@ from backend.db import create_alchemy_config, create_engine
 from backend.deadline import DeadlineMiddleware
 from backend.errors import EXCEPTION_HANDLERS
 from backend.health import health, ready
+from backend.live.controllers import LiveController
+from backend.live.feed import LiveHub
 from backend.runs.controllers import TestRunController
 from backend.runs.providers import RunsServices
 from backend.settings import ServerSettings
+from backend.web.assets import STATIC_DIR, STATIC_PATH, TEMPLATES_DIR
+from backend.web.controllers import DashboardController
+from backend.web.security import SameOriginWritesMiddleware
 from cpumon import __version__
 
 SESSION_STORE = "sessions"
@@ -52,12 +60,13 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
         httponly=True,
         samesite="lax",
         store=SESSION_STORE,
-        exclude=["^/health$", "^/ready$", "^/schema"],
+        exclude=["^/health$", "^/ready$", "^/schema", f"^{STATIC_PATH}/"],
     )
     stores: dict[str, Store] = {}
     backend: _FixedLifetimeSessions
     counter: FailureCounter
-    on_shutdown: list[Callable[[], Awaitable[None]]] = [engine.dispose, ingest_engine.dispose]
+    live_hub = LiveHub(engine)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = [live_hub.close, engine.dispose, ingest_engine.dispose]
     lifespan = []
     if settings.session_redis_url is not None:
         redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
@@ -73,6 +82,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     state = State(
         {
             "settings": settings,
+            "live_hub": live_hub,
             "login_throttle": LoginThrottle(counter, settings.login_max_failures, settings.login_window),
             # Checked for unknown usernames, so they cost one bcrypt check like a known one.
             "dummy_password_hash": hash_password(secrets.token_urlsafe(16), settings.bcrypt_rounds),
@@ -80,9 +90,19 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
         }
     )
     return Litestar(
-        route_handlers=[health, ready, AuthController, TestRunController],
+        route_handlers=[
+            health,
+            ready,
+            AuthController,
+            TestRunController,
+            LiveController,
+            DashboardController,
+            create_static_files_router(STATIC_PATH, [STATIC_DIR], include_in_schema=False),
+        ],
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         plugins=[SQLAlchemyPlugin(config=alchemy)],
         middleware=[
+            SameOriginWritesMiddleware(),
             DefineMiddleware(DeadlineMiddleware, seconds=settings.request_timeout),
             DefineMiddleware(SessionMiddleware, backend=backend),
         ],

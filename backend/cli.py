@@ -82,6 +82,8 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "proxy_headers": settings.forwarded_allow_ips is not None,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
+        # Live pages hold their event streams open: at shutdown they get this long, then they are closed.
+        "timeout_graceful_shutdown": 5,
     }
 
 

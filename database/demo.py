@@ -116,6 +116,7 @@ def main(agent_args: list[str]) -> int:
             "CPUMON_SPOOL_DIR": str(demo_dir / "spool"),
         }
         print(f"cpumon demo: API on {url} (SQLite in {demo_dir}), user {DEMO_USER!r}. Ctrl-C for the report.")
+        print(f"cpumon demo: watch it live in a browser at {url}/ (log in as {DEMO_USER} / {DEMO_PASSWORD})")
         sys.stdout.flush()
         return subprocess.run([sys.executable, "-m", "cpumon", *agent_args], env=agent_env, check=False).returncode
     finally:

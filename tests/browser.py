@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -54,13 +55,14 @@ BrowserPage = Callable[..., Page]
 
 @pytest.fixture
 def browser_page(browser: Browser) -> Iterator[BrowserPage]:
-    """Factory: `browser_page(base_url, width=1280, height=800)` -> a page confined to base_url's origin."""
+    """Factory: `browser_page(base_url, width=1280, height=800, **context_options)` -> a page confined to
+    base_url's origin (context_options go to Playwright's new_context, e.g. timezone_id="UTC")."""
     foreign: list[str] = []
     contexts = []
 
-    def open_page(base_url: str, width: int = 1280, height: int = 800) -> Page:
+    def open_page(base_url: str, width: int = 1280, height: int = 800, **options: Any) -> Page:
         allowed = origin_of(base_url)
-        context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+        context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
 

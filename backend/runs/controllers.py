@@ -36,6 +36,7 @@ from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.export import CsvExportService
 from backend.runs.ingest import IngestService, RunFinishedError
 from backend.runs.lifecycle import RunLifecycleService
+from backend.runs.models import NAME_MAX
 from backend.runs.providers import DEPENDENCIES
 from backend.runs.queries import RunQueryService
 from backend.runs.schemas import (
@@ -51,7 +52,7 @@ from backend.runs.schemas import (
     SamplePage,
     Series,
 )
-from backend.runs.window import Hosts, hosts_from_query, instant, window_from_query
+from backend.runs.window import Hosts, Window, hosts_from_query, instant, window_from_query
 
 RUN = "/{run_id:str}"
 # 400 is documented once, as ValidationException: Litestar adds it to every handler with parameters, and
@@ -105,11 +106,14 @@ class TestRunController(Controller):
         host: Hosts = None,
         active_from: Annotated[dt.datetime | None, instant()] = None,
         active_to: Annotated[dt.datetime | None, instant()] = None,
+        name: Annotated[
+            str | None, Parameter(max_length=NAME_MAX, description="only runs whose name contains this (any case)")
+        ] = None,
     ) -> RunPage:
         window = window_from_query(active_from, active_to, ("active_from", "active_to"))
         hosts = hosts_from_query(host)
         return await queries.list_page(
-            current_user.id, (limit, offset), with_summaries=summary, hosts=hosts, window=window
+            current_user.id, (limit, offset), with_summaries=summary, hosts=hosts, window=window, name_contains=name
         )
 
     @get(
@@ -213,9 +217,14 @@ class TestRunController(Controller):
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         points: Annotated[int, Parameter(ge=1, le=10_000)] = 500,
+        window_from: Annotated[dt.datetime | None, instant("from")] = None,
+        window_to: Annotated[dt.datetime | None, instant("to")] = None,
     ) -> Series:
+        window = window_from_query(window_from, window_to, ("from", "to")) or Window()
         with _run_not_found():
-            return Series(items=await queries.series(parse_run_id(run_id), current_user.id, points))
+            return Series(
+                items=await queries.series(parse_run_id(run_id), current_user.id, points, window.start, window.end)
+            )
 
     @get(
         RUN + "/cpu-usage.csv",

@@ -56,11 +56,16 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         with_summaries: bool,
         hosts: list[str] | None = None,
         window: Window | None = None,
+        name_contains: str | None = None,
     ) -> RunPage:
-        """A (limit, offset) page of the caller's runs, newest first, on `hosts` and overlapping `window`."""
+        """A (limit, offset) page of the caller's runs, newest first, on `hosts` and overlapping `window`,
+        whose name contains `name_contains` in any case."""
         limit, offset = page
+        # autoescape: a % or _ in the asked text matches itself, not any characters.
+        named = TestRun.name.icontains(name_contains, autoescape=True) if name_contains else true()
         runs, total = await self.get_many_and_count(
             run_filters(hosts, window, utcnow()),
+            named,
             LimitOffset(limit=limit, offset=offset),
             OrderBy(field_name="started_at", sort_order="desc"),
             OrderBy(field_name="id", sort_order="desc"),
@@ -130,12 +135,25 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
             next_cursor = encode_cursor(items[-1].recorded_at, items[-1].id)
         return SamplePage(items=items, next_cursor=next_cursor)
 
-    async def series(self, run_id: uuid.UUID, user_id: int, points: int) -> list[SeriesPoint]:
-        """The run cut into at most `points` equal time buckets, each reduced to min/avg/max in SQL."""
+    async def series(
+        self,
+        run_id: uuid.UUID,
+        user_id: int,
+        points: int,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[SeriesPoint]:
+        """The run (or its samples from `start` to `end`) cut into at most `points` equal time buckets,
+        each reduced to min/avg/max in SQL: a chart zoomed into a range gets finer buckets."""
         run = await self.owned(run_id, user_id)
         session = self.repository.session
+        in_range = [CpuUsage.test_run_id == run.id]
+        if start is not None:
+            in_range.append(CpuUsage.recorded_at >= as_timestamp(start))
+        if end is not None:
+            in_range.append(CpuUsage.recorded_at <= as_timestamp(end))
         bounds = select(func.min(CpuUsage.recorded_at), func.max(CpuUsage.recorded_at))
-        row: Any = (await session.execute(bounds.where(CpuUsage.test_run_id == run.id))).one()
+        row: Any = (await session.execute(bounds.where(*in_range))).one()
         first: dt.datetime | None = row[0]
         last: dt.datetime = row[1]
         if first is None:
@@ -154,7 +172,7 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
                 func.max(CpuUsage.cpu_percent),
                 func.max(CpuUsage.max_core_percent),
             )
-            .where(CpuUsage.test_run_id == run.id)
+            .where(*in_range)
             .group_by(index)
             .order_by(index)
         )

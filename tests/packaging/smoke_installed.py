@@ -4,6 +4,7 @@ checkout: migrate, create a user, serve, and log in, with nothing but the instal
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,20 @@ import time
 from pathlib import Path
 
 import httpx
+
+
+def check_dashboard(url: str) -> None:
+    """The wheel carries the built dashboard: the page and every file it links answer, with no Node here."""
+    page = httpx.get(f"{url}/", timeout=10)
+    assert page.status_code == 200, page.text
+    assert "Content-Security-Policy" in page.headers
+    linked = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert any(path.endswith(".js") for path in linked), page.text
+    assert any(path.endswith(".css") for path in linked), page.text
+    for path in linked:
+        asset = httpx.get(f"{url}{path}", timeout=10)
+        assert asset.status_code == 200, f"{path}: {asset.status_code}"
+        assert len(asset.content) > 1000, path
 
 
 def main() -> None:
@@ -44,7 +59,8 @@ def main() -> None:
             time.sleep(0.2)
         login = httpx.post(f"{url}/api/auth/login", json={"username": "alice", "password": "pw-alice"}, timeout=10)
         assert login.status_code == 200, login.text
-        print(f"installed server: migrate, create-user, serve and login OK ({backend.__file__})")
+        check_dashboard(url)
+        print(f"installed server: migrate, create-user, serve, login and dashboard OK ({backend.__file__})")
     finally:
         process.terminate()
         process.wait(timeout=30)

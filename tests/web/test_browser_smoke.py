@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.browser import BrowserPage
 from tests.e2e.conftest import ServerProcess
+
+# The first test also waits for the module's server (and maybe the front end's build) on busy cores.
+pytestmark = pytest.mark.timeout(600)
 
 
 def test_chromium_reads_the_servers_health(web_server: ServerProcess, browser_page: BrowserPage) -> None:

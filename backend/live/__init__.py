@@ -1,0 +1,1 @@
+"""Live updates of a recording run, pushed to browsers as Server-Sent Events."""

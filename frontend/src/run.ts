@@ -1,0 +1,241 @@
+// A run's page: its summary, a zoomable min/avg/max chart fed by the series endpoint, live updates
+// pushed by the server while it records, CSV export and delete.
+import type uPlot from "uplot";
+import { type Run, type Summary, api } from "./api";
+import { type Columns, fitWidth, runChart, toColumns } from "./chart";
+import { el, formatDuration, formatPercent, formatTime, runDuration, zoneName } from "./format";
+
+const POINTS = 500; // buckets per view: a long run is never read sample by sample
+const MAX_LIVE_POINTS = 2_000; // past this many appended points, the whole view is fetched anew, coarser
+const READY_WAIT_MS = 3_000;
+
+type Range = { from: number; to: number }; // epoch seconds
+
+function summaryItems(run: Run, s: Summary): [string, string][] {
+  return [
+    ["Host", run.hostname || "–"],
+    ["Started", formatTime(run.started_at)],
+    ["Ended", run.ended_at ? formatTime(run.ended_at) : "running"],
+    ["Duration", runDuration(run.started_at, run.ended_at)],
+    ["Samples", String(s.sample_count)],
+    ["Average", formatPercent(s.avg_percent)],
+    ["Min", formatPercent(s.min_percent)],
+    ["Max", formatPercent(s.max_percent)],
+    ["Threshold", formatPercent(s.threshold_percent)],
+    ["Time above threshold", formatDuration(s.time_above_threshold_s)],
+    ["Last sample", formatTime(s.last_sample_at)],
+  ];
+}
+
+function renderSummary(run: Run, s: Summary): void {
+  const list = document.getElementById("summary") as HTMLElement;
+  list.replaceChildren(
+    ...summaryItems(run, s).map(([term, value]) =>
+      el("div", { "data-field": term.toLowerCase().replaceAll(" ", "-") }, el("dt", {}, term), el("dd", {}, value)),
+    ),
+  );
+}
+
+/** The summary moved forward by pushed samples, by the API's rules (each sample stands for the time since the one before). */
+export function advanceSummary(s: Summary, points: [number, number][]): Summary {
+  const next = { ...s };
+  let previous = s.last_sample_at ? Date.parse(s.last_sample_at) / 1000 : null;
+  for (const [t, cpu] of points) {
+    const total = (next.avg_percent ?? 0) * next.sample_count + cpu;
+    next.sample_count += 1;
+    next.avg_percent = total / next.sample_count;
+    next.min_percent = Math.min(next.min_percent ?? cpu, cpu);
+    next.max_percent = Math.max(next.max_percent ?? cpu, cpu);
+    if (previous !== null && cpu > next.threshold_percent) next.time_above_threshold_s += Math.max(0, t - previous);
+    previous = t;
+    next.last_sample_at = new Date(t * 1000).toISOString();
+  }
+  return next;
+}
+
+class RunView {
+  private chart: uPlot | null = null;
+  private columns: Columns = [[], [], [], []];
+  private view: Range | null = null; // null: the whole run
+  private request = 0;
+  private readonly container = document.getElementById("chart") as HTMLElement;
+  private readonly status = document.getElementById("chart-status") as HTMLElement;
+
+  constructor(
+    private run: Run,
+    private summary: Summary,
+  ) {}
+
+  whole(): Range | null {
+    const s = this.summary;
+    if (!s.first_sample_at || !s.last_sample_at) return null;
+    return { from: Date.parse(s.first_sample_at) / 1000, to: Date.parse(s.last_sample_at) / 1000 };
+  }
+
+  async load(view: Range | null): Promise<void> {
+    const asked = ++this.request;
+    const range = view ? { from: new Date(view.from * 1000), to: new Date(view.to * 1000) } : undefined;
+    const points = await api.series(this.run.id, POINTS, range);
+    if (asked !== this.request) return; // a newer zoom or pan was asked meanwhile
+    this.view = view;
+    this.columns = toColumns(points);
+    this.draw();
+  }
+
+  private draw(): void {
+    if (this.chart === null) {
+      this.chart = runChart(this.container, this.columns, this.run.threshold_percent, (min, max) =>
+        void this.load({ from: min, to: max }),
+      );
+      fitWidth(this.chart, this.container);
+    } else {
+      this.chart.setData(this.columns, this.view === null);
+    }
+    if (this.view) this.chart.setScale("x", { min: this.view.from, max: this.view.to });
+    this.describe();
+  }
+
+  private describe(): void {
+    const xs = this.columns[0];
+    const bucket = xs.length > 1 ? (xs[xs.length - 1] - xs[0]) / (xs.length - 1) : 0;
+    this.container.dataset.points = String(xs.length);
+    this.container.dataset.bucketSeconds = bucket.toFixed(3);
+    this.container.dataset.zoomed = String(this.view !== null);
+    const shown = this.view ?? (xs.length ? { from: xs[0], to: xs[xs.length - 1] } : null);
+    this.status.textContent = shown
+      ? `${xs.length} points${bucket ? `, about ${formatDuration(bucket)} each` : ""}, ` +
+        `${formatTime(new Date(shown.from * 1000).toISOString())} to ${formatTime(new Date(shown.to * 1000).toISOString())} (${zoneName()})` +
+        (this.view ? "" : ", whole run")
+      : "No samples yet.";
+  }
+
+  zoom(factor: number): void {
+    const whole = this.whole();
+    if (!whole) return;
+    const current = this.view ?? whole;
+    const middle = (current.from + current.to) / 2;
+    const half = ((current.to - current.from) * factor) / 2;
+    if (factor > 1 && middle - half <= whole.from && middle + half >= whole.to) return void this.load(null);
+    void this.load({ from: Math.max(whole.from, middle - half), to: Math.min(whole.to, middle + half) });
+  }
+
+  pan(direction: number): void {
+    const whole = this.whole();
+    if (!whole || !this.view) return;
+    const span = this.view.to - this.view.from;
+    const from = Math.min(Math.max(whole.from, this.view.from + (direction * span) / 4), whole.to - span);
+    void this.load({ from, to: from + span });
+  }
+
+  /** Samples pushed by the server: the summary moves on, and the chart too when it shows the whole run. */
+  push(points: [number, number][]): void {
+    const last = this.summary.last_sample_at ? Date.parse(this.summary.last_sample_at) / 1000 : -Infinity;
+    const fresh = points.filter(([t]) => t > last);
+    if (fresh.length === 0) return;
+    this.summary = advanceSummary(this.summary, fresh);
+    renderSummary(this.run, this.summary);
+    if (this.view !== null || this.chart === null) return;
+    for (const [t, cpu] of fresh) {
+      this.columns[0].push(t);
+      this.columns[1].push(cpu);
+      this.columns[2].push(cpu);
+      this.columns[3].push(cpu);
+    }
+    if (this.columns[0].length > MAX_LIVE_POINTS) void this.load(null);
+    else this.draw();
+  }
+
+  async refresh(): Promise<void> {
+    this.run = await api.run(this.run.id);
+    this.summary = this.run.summary as Summary;
+    renderSummary(this.run, this.summary);
+  }
+}
+
+function setBadge(text: string, live: boolean): void {
+  const badge = document.getElementById("live-badge") as HTMLElement;
+  badge.textContent = text;
+  badge.hidden = false;
+  badge.classList.toggle("live", live);
+  badge.dataset.live = String(live);
+}
+
+
+/** Subscribe before loading: what the load misses is pushed. Resolves once the server listens. */
+function subscribe(id: string, view: RunView): Promise<void> {
+  return new Promise((resolve) => {
+    const source = new EventSource(`/api/test-runs/${encodeURIComponent(id)}/live`);
+    const timer = window.setTimeout(resolve, READY_WAIT_MS);
+    source.addEventListener("ready", () => {
+      window.clearTimeout(timer);
+      setBadge("● Recording, live", true);
+      resolve();
+    });
+    source.addEventListener("samples", (event) => view.push(JSON.parse((event as MessageEvent<string>).data)));
+    source.addEventListener("ended", () => {
+      source.close();
+      setBadge("Finished", false);
+      void view.refresh();
+    });
+    source.addEventListener("gone", () => {
+      source.close();
+      window.location.assign("/");
+    });
+  });
+}
+
+function wireControls(view: RunView): void {
+  const on = (id: string, action: () => void) => document.getElementById(id)?.addEventListener("click", action);
+  on("zoom-in", () => view.zoom(0.5));
+  on("zoom-out", () => view.zoom(2));
+  on("pan-left", () => view.pan(-1));
+  on("pan-right", () => view.pan(1));
+  on("zoom-reset", () => void view.load(null));
+  const keys: Record<string, () => void> = {
+    "+": () => view.zoom(0.5),
+    "=": () => view.zoom(0.5),
+    "-": () => view.zoom(2),
+    ArrowLeft: () => view.pan(-1),
+    ArrowRight: () => view.pan(1),
+    Escape: () => void view.load(null),
+    "0": () => void view.load(null),
+  };
+  document.getElementById("chart")?.addEventListener("keydown", (event) => {
+    const action = keys[event.key];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+  });
+}
+
+function wireDelete(id: string): void {
+  const dialog = document.getElementById("delete-dialog") as HTMLDialogElement;
+  const error = document.getElementById("delete-error") as HTMLElement;
+  document.getElementById("delete")?.addEventListener("click", () => dialog.showModal());
+  document.getElementById("delete-confirm")?.addEventListener("click", async () => {
+    try {
+      await api.deleteRun(id);
+      window.location.assign("/");
+    } catch (exc) {
+      error.textContent = `Not deleted: ${(exc as Error).message}`;
+      error.hidden = false;
+    }
+  });
+}
+
+export async function showRun(): Promise<void> {
+  const id = document.body.dataset.runId as string;
+  wireDelete(id);
+  const run = await api.run(id);
+  const view = new RunView(run, run.summary as Summary);
+  renderSummary(run, run.summary as Summary);
+  wireControls(view);
+  if (run.ended_at === null) {
+    await subscribe(id, view);
+    await view.refresh(); // counts what was stored before the server started listening
+  } else {
+    setBadge("Finished", false);
+  }
+  await view.load(null);
+}

@@ -7,6 +7,7 @@ process it started must be gone. The tests line is then run as it is.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -63,6 +66,7 @@ def check_demo(line: str) -> None:
         wait_for("samples stored by the demo", lambda: stored_samples() >= before + 3 or demo.poll() is not None, 600)
         if demo.poll() is not None:
             sys.exit(f"quick start check: the demo exited early:\n{log.read_text()}")
+        watch_live(log.read_text(errors="replace"))
         server_pid = int((DEMO_DIR / "server.pid").read_text())
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         code = demo.wait(timeout=120)
@@ -86,6 +90,40 @@ def check_demo(line: str) -> None:
     if problems:
         sys.exit("quick start check (demo): " + "; ".join(problems))
     print("quick start check: demo OK (samples stored, report printed, processes gone)")
+
+
+def open_url(url: str, cookie: str = "", body: object = None) -> Any:
+    """GET (or POST a JSON body) on the demo's own http://127.0.0.1 server, as a browser would."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Cookie": cookie}
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - the URL the demo printed
+    return urllib.request.urlopen(request, timeout=30)  # noqa: S310
+
+
+def watch_live(printed: str) -> None:
+    """What a new user does with the printed URL: the page, the login it names, the agent's run pushed live."""
+    found = re.search(r"watch it live in a browser at (http://\S+?)/? \(log in as (\S+) / (\S+)\)", printed)
+    if found is None:
+        sys.exit(f"quick start check: the demo printed no dashboard URL:\n{printed}")
+    url, username, password = found.groups()
+    with open_url(f"{url}/") as page:
+        if 'data-page="login"' not in page.read().decode():
+            sys.exit("quick start check: the dashboard's URL does not show the login page")
+    with open_url(f"{url}/api/auth/login", body={"username": username, "password": password}) as answer:
+        cookie = answer.headers["Set-Cookie"].split(";", 1)[0]
+    with open_url(f"{url}/api/test-runs?limit=1", cookie) as runs:
+        run = json.load(runs)["items"][0]
+    if run["ended_at"] is not None:
+        sys.exit("quick start check: the demo's newest run is not recording")
+    with open_url(f"{url}/api/test-runs/{run['id']}/live", cookie) as events:
+        deadline = time.monotonic() + 30
+        for line in events:
+            if line.startswith(b"event: samples"):
+                print("quick start check: the dashboard's live feed pushed the agent's samples")
+                return
+            if time.monotonic() > deadline:
+                break
+    sys.exit("quick start check: no live samples from the demo's run within 30 s")
 
 
 def _session(process: psutil.Process) -> int | None:

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from bench import servers
 from bench import workloads as w
+from bench.live import live_pages
 from bench.report import Outcome, machine, table, write_json
 from bench.servers import (
     BenchError,
@@ -32,9 +33,10 @@ from bench.servers import (
     prepare_sqlite,
 )
 
-ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5")
+ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5", "W7")
 DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/cpumon_bench"
 RESULTS = Path(__file__).parent / "results"
+W7_CLIENTS = 20  # the ingest load under the live pages: enough to load the server, the same with and without
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
@@ -190,6 +192,8 @@ class Suite:
                         return figures
 
                     self._repeat(outcome, w4)
+            if "W7" in self.selected:
+                self._w7(server, database)
             if agent and "W5" in self.selected:
                 self._repeat(
                     Outcome("W5", db),
@@ -205,6 +209,16 @@ class Suite:
                         server, database, f"W3-1000 #{rep}", plan.w3_big_agents, plan.w3_big_procs, plan.w3_s
                     ),
                 )
+
+    def _w7(self, server: ServerProcess, database: Database) -> None:
+        outcome = Outcome("W7", database.label, note=f"{W7_CLIENTS} clients", ceiling_name="the same ingest, no page")
+
+        def w7(rep: int) -> dict[str, Any]:
+            loaded, without = live_pages(server, database, f"W7 #{rep}", W7_CLIENTS, self.plan.closed_s)
+            outcome.ceiling.append(without)
+            return loaded
+
+        self._repeat(outcome, w7)
 
 
 def _brief(figures: dict[str, Any]) -> str:

@@ -60,6 +60,7 @@ TARGETS: dict[str, list[Target]] = {
         Target("csv_rss_growth_mb", "<=", 50, " MB"),
     ],
     "W5": [Target("cpu_pct", "<=", 0.5, " %"), Target("rss_mb", "<=", 60, " MB")],
+    "W7": [Target("ratio", ">=", 0.9, "x no pages"), Target("errors", "==", 0), Target("points_per_page", ">=", 1)],
 }
 
 TITLES = {
@@ -70,11 +71,13 @@ TITLES = {
     "W3-1000": "1,000 agents, 2 workers",
     "W4": "100k-sample run read back",
     "W5": "the agent, 1 s interval",
+    "W7": "ingest with 100 live pages open",
 }
 
 #: Which ceiling each workload's "ratio" divides by, and the ceiling's figure.
 CEILING_FIGURE = {"W1": "serial_per_s", "W2": "requests_per_s", "W1b": "rows_per_s", "W4": "seconds"}
 OWN_FIGURE = {"W1": "samples_per_s", "W2": "samples_per_s", "W1b": "samples_per_s"}
+CEILING_FIGURE["W7"] = OWN_FIGURE["W7"] = "samples_per_s"  # W7's ceiling: the same ingest with no page open
 
 
 @dataclass

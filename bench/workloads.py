@@ -20,7 +20,7 @@ import psutil
 
 from bench.api import get_json, login, open_clients, read_back, start_run
 from bench.ceilings import raw_insert_rate, raw_read, raw_statement_rate
-from bench.loadgen import JSON_HEADERS, Job, Measured, run_jobs, sample_body, split
+from bench.loadgen import JSON_HEADERS, ClientSpec, Job, Measured, run_jobs, sample_body, split
 from bench.servers import (
     BENCH_PASSWORD,
     BENCH_USER,
@@ -148,10 +148,17 @@ def baseline_closed(server: ServerProcess, clients: int, procs: int, duration: f
 
 
 def ingest_closed(
-    server: ServerProcess, database: Database, label: str, clients: int, procs: int, batch: int, duration: float
+    server: ServerProcess,
+    database: Database,
+    label: str,
+    clients: int,
+    procs: int,
+    batch: int,
+    duration: float,
+    specs: list[ClientSpec] | None = None,
 ) -> dict[str, Any]:
-    """W1 / W1b / W2: `clients` clients, each with its own session and run, posting back to back."""
-    specs = asyncio.run(open_clients(server.url, clients, label))
+    """W1 / W1b / W2: `clients` clients, each with its own session and run (or `specs`'), posting back to back."""
+    specs = specs or asyncio.run(open_clients(server.url, clients, label))
     jobs = [
         Job(server.url, INGEST, group, batch=batch, duration=duration, seed=i)
         for i, group in enumerate(split(specs, procs))

@@ -35,7 +35,7 @@ T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 SCREENSHOTS = os.environ.get("CPUMON_SCREENSHOT_DIR")
 
 
-START_DEADLINE_S = 120.0  # importing the server takes 25 s on two cores shared by a busy CI
+START_DEADLINE_S = 240.0  # importing the server took 25-50 s on two cores shared by busy neighbours
 
 
 class WebServer(ServerProcess):

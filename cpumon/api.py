@@ -145,29 +145,37 @@ class ApiClient:
         extra: dict[str, Any] = {} if time_limit is None else {"timeout": httpx.Timeout(time_limit)}
         try:
             response = await self._client.request(method, path, json=json, **extra)
-        except httpx.TimeoutException as exc:
-            connecting = isinstance(exc, httpx.ConnectTimeout)
-            limit = time_limit or (self.connect_timeout if connecting else self.request_timeout)
-            raise ApiTransientError(f"no answer from {self.base_url} within {limit:g} s", no_connection=True) from None
         except httpx.TransportError as exc:
-            raise ApiTransientError(
-                f"cannot connect to {self.base_url} ({_describe(exc)})", no_connection=True
-            ) from None
-        status = response.status_code
-        if status < 300:
-            if status == 204 or not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                raise ApiRejectedError(f"{method} {path} answered {status} with a body that is not JSON") from None
-        detail = _detail(response)
-        message = f"{method} {path} answered {status}{': ' + detail if detail else ''}"
-        if status == 401:
-            raise ApiUnauthorizedError(message, status)
-        if is_retryable_status(status):
-            raise ApiTransientError(message, status, retry_after=_retry_after(response))
-        raise ApiRejectedError(message, status)
+            limits = (time_limit or self.connect_timeout, time_limit or self.request_timeout)
+            raise transport_failure(self.base_url, exc, *limits) from None
+        return answer(method, path, response)
+
+
+def transport_failure(base_url: str, exc: httpx.TransportError, connect_limit: float, read_limit: float) -> ApiError:
+    """What a request that got no answer at all raises (shared with the Locust plugin's sync client)."""
+    if isinstance(exc, httpx.TimeoutException):
+        limit = connect_limit if isinstance(exc, httpx.ConnectTimeout) else read_limit
+        return ApiTransientError(f"no answer from {base_url} within {limit:g} s", no_connection=True)
+    return ApiTransientError(f"cannot connect to {base_url} ({_describe(exc)})", no_connection=True)
+
+
+def answer(method: str, path: str, response: httpx.Response) -> Any:
+    """The JSON of a 2xx answer (None if empty), else the ApiError its status calls for."""
+    status = response.status_code
+    if status < 300:
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiRejectedError(f"{method} {path} answered {status} with a body that is not JSON") from None
+    detail = _detail(response)
+    message = f"{method} {path} answered {status}{': ' + detail if detail else ''}"
+    if status == 401:
+        raise ApiUnauthorizedError(message, status)
+    if is_retryable_status(status):
+        raise ApiTransientError(message, status, retry_after=_retry_after(response))
+    raise ApiRejectedError(message, status)
 
 
 def _detail(response: httpx.Response) -> str:

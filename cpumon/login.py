@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 from cpumon.api import ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
-from cpumon.errors import ApiUnavailableError, AuthenticationError
+from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
 
 
 async def log_in(api: ApiClient) -> None:
     """Start the client's session; AuthenticationError (exit 3) or ApiUnavailableError (exit 4) if not."""
-    url = api.base_url
     try:
         await api.login(time_limit=api.connect_timeout)
-    except ApiUnauthorizedError:
-        raise AuthenticationError(
-            f"{url} refused the username and password of {api.username!r}: "
+    except ApiError as exc:
+        raise login_failure(api.base_url, api.username, exc) from None
+
+
+def login_failure(url: str, username: str, exc: ApiError) -> CpumonError:
+    """The one line that says why a login failed and what to do (shared with the Locust plugin)."""
+    if isinstance(exc, ApiUnauthorizedError):
+        return AuthenticationError(
+            f"{url} refused the username and password of {username!r}: "
             "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
-        ) from None
-    except ApiTransientError as exc:
-        if exc.status_code == 429:
-            wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
-            raise AuthenticationError(f"{url} refuses logins for now after failed attempts: try again{wait}") from None
-        raise unavailable(url, exc) from None
-    except ApiRejectedError as exc:
-        raise ApiUnavailableError(
-            f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL"
-        ) from None
+        )
+    if isinstance(exc, ApiTransientError) and exc.status_code == 429:
+        wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
+        return AuthenticationError(f"{url} refuses logins for now after failed attempts: try again{wait}")
+    if isinstance(exc, ApiRejectedError):
+        return ApiUnavailableError(f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL")
+    return unavailable(url, exc)
 
 
 def unavailable(url: str, exc: ApiError) -> ApiUnavailableError:

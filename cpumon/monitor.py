@@ -106,7 +106,7 @@ class Monitor:
         self.username = settings.username
         self.display = display
         self.sampler = sampler or CpuSampler()
-        self.hostname = hostname or socket.gethostname()
+        self.hostname = hostname or settings.hostname or socket.gethostname()
         self.api = ApiClient(
             settings.api_url,
             settings.username,

@@ -36,6 +36,7 @@ CONFIG_ENV_VAR = "CPUMON_CONFIG"
 MIN_INTERVAL = 0.05
 MAX_BATCH = 10_000  # the API accepts at most this many samples per request
 NAME_MAX = 200  # the API's limit on a run name
+HOSTNAME_MAX = 255  # the API's limit on a host name
 
 
 def default_config_file() -> Path:
@@ -69,6 +70,9 @@ class AgentSettings(BaseSettings):
     )
     run_name: str | None = Field(
         default=None, max_length=NAME_MAX, description="name of the new run (default: host and start time)"
+    )
+    hostname: str | None = Field(
+        default=None, max_length=HOSTNAME_MAX, description="host name of the new run (default: the machine's)"
     )
     interval: float = Field(
         default=1.0, ge=MIN_INTERVAL, le=86_400, description=f"seconds between samples (at least {MIN_INTERVAL:g})"
@@ -105,7 +109,7 @@ class AgentSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("username", "run_name")
+    @field_validator("username", "run_name", "hostname")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         if value is None:

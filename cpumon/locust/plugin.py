@@ -1,0 +1,223 @@
+"""The plugin's shell: Locust options and listeners, the poller greenlet, the web tab and the end-of-test outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from flask import Blueprint, Response, make_response, request
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from cpumon import locust_figures
+from cpumon.api import ApiError
+from cpumon.errors import CpumonError
+from cpumon.locust.client import CpumonApi, plugin_settings
+from cpumon.locust_figures import HostFigures
+
+logger = logging.getLogger("cpumon.locust")
+# Locust prints its end-of-test summary through this logger: the table goes where the summary goes.
+summary_logger = logging.getLogger("locust.stats_logger")
+
+POLL_INTERVAL_S = 2.0  # as often as Locust's web UI refreshes its stats
+SETTLE_S = 5.0  # at the end, how long to wait for the agents' last uploads
+SETTLE_POLL_S = 0.25
+GATE_EXIT_CODE = 5  # as the agent's --max-above gate
+TAB_KEY = "cpumon"
+
+
+def add_options(parser: Any) -> None:
+    group = parser.add_argument_group("cpumon", "CPU of the system under test, recorded by cpumon agents")
+    group.add_argument("--cpumon-url", env_var="LOCUST_CPUMON_URL", help="the cpumon API (default: CPUMON_API_URL)")
+    group.add_argument("--cpumon-username", env_var="LOCUST_CPUMON_USERNAME", help="default: CPUMON_USERNAME")
+    group.add_argument(
+        "--cpumon-hosts",
+        env_var="LOCUST_CPUMON_HOSTS",
+        help="host1,host2: the machines to show (default: every host with a run of yours during the test)",
+    )
+    group.add_argument("--cpumon-threshold", type=float, env_var="LOCUST_CPUMON_THRESHOLD", help="percent")
+    group.add_argument(
+        "--cpumon-max-above",
+        type=float,
+        env_var="LOCUST_CPUMON_MAX_ABOVE",
+        help="seconds: exit non-zero when a host spent longer above the threshold during the test",
+    )
+
+
+class CpumonPlugin:
+    """One per Locust master (or local runner): polls the API while a test runs and reports at the end."""
+
+    def __init__(self, environment: Environment, api: CpumonApi | None) -> None:
+        options = environment.parsed_options
+        self.environment = environment
+        self.api = api
+        self.hosts = [h.strip() for h in (getattr(options, "cpumon_hosts", None) or "").split(",") if h.strip()]
+        self.threshold: float | None = getattr(options, "cpumon_threshold", None)
+        self.max_above: float | None = getattr(options, "cpumon_max_above", None)
+        self.start: dt.datetime | None = None
+        self.end: dt.datetime | None = None
+        self.figures: list[HostFigures] = []
+        self.above: dict[str, bool] = {}
+        self.warned = False
+        self.poller: gevent.Greenlet[Any, Any] | None = None
+        self.final_table: str | None = None
+
+    def warn_once(self, message: str) -> None:
+        if not self.warned:
+            self.warned = True
+            logger.warning("cpumon: %s; the load test goes on without it", message)
+
+    def fetch(self, end: dt.datetime, *, settle_s: float = 0.0) -> list[HostFigures] | None:
+        """The hosts' figures from the test's start to `end`; None (and one warning) when the API fails.
+
+        With `settle_s`, waits up to that long for the agents' last uploads to cover `end`.
+        """
+        if self.api is None or self.start is None:
+            return None
+        deadline = time.monotonic() + settle_s
+        try:
+            windows = self.api.windows(self.hosts or None, self.start, end, self.threshold)
+            while not locust_figures.settled(windows, end) and time.monotonic() < deadline:
+                gevent.sleep(SETTLE_POLL_S)
+                windows = self.api.windows(self.hosts or None, self.start, end, self.threshold)
+            return locust_figures.combine(windows)
+        except (CpumonError, ApiError) as exc:
+            self.warn_once(exc.message)
+        return None
+
+    def refresh(self) -> None:
+        figures = self.fetch(now())
+        if figures is None:
+            return
+        self.figures = figures
+        self.above, warnings = locust_figures.newly_above(self.above, figures)
+        for line in warnings:
+            logger.warning(line)
+
+    def poll(self) -> None:
+        while True:
+            self.refresh()
+            gevent.sleep(POLL_INTERVAL_S)
+
+    def on_test_start(self, **_: Any) -> None:
+        self.start, self.end, self.figures, self.above = now(), None, [], {}
+        if self.poller is None or self.poller.dead:
+            self.poller = gevent.spawn(self.poll)
+
+    def on_test_stop(self, **_: Any) -> None:
+        self.end = now()
+        if self.poller is not None:
+            self.poller.kill(block=False)
+
+    def on_quitting(self, environment: Environment, **_: Any) -> None:
+        if self.poller is not None:
+            self.poller.kill(block=True)
+        if self.start is None:
+            return
+        end = self.end or now()
+        figures = self.fetch(end, settle_s=SETTLE_S)
+        if figures is None:
+            return
+        self.figures = figures
+        self.final_table = locust_figures.text_table(figures, self.start, end)
+        self.write_outputs(environment, figures, self.start, end)
+        failures = locust_figures.too_hot(figures, self.max_above)
+        for line in failures:
+            logger.error(line)
+        if failures and not environment.process_exit_code:
+            environment.process_exit_code = GATE_EXIT_CODE
+
+    def write_outputs(
+        self, environment: Environment, figures: list[HostFigures], start: dt.datetime, end: dt.datetime
+    ) -> None:
+        options = environment.parsed_options
+        csv_prefix = getattr(options, "csv_prefix", None)
+        if csv_prefix:
+            table = locust_figures.csv_text(figures, start, end)
+            Path(f"{csv_prefix}_cpumon.csv").write_text(table, encoding="utf-8")
+        html_file = getattr(options, "html_file", None)
+        if html_file and Path(html_file).is_file():  # Locust writes its report just before quitting
+            report = Path(html_file)
+            section = locust_figures.html_section(figures, start, end)
+            page = locust_figures.insert_before_body_end(report.read_text(encoding="utf-8"), section)
+            report.write_text(page, encoding="utf-8")
+
+    def on_quit(self, **_: Any) -> None:
+        if self.final_table is not None:
+            summary_logger.info("\n%s\n", self.final_table)
+        if self.api is not None:
+            self.api.close()
+
+    def rows(self) -> list[dict[str, str]]:
+        return [figures.row() for figures in self.figures]
+
+    def report_section(self) -> str:
+        start = self.start or now()
+        return locust_figures.html_section(self.figures, start, self.end or now())
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def extend_web_ui(plugin: CpumonPlugin, web_ui: Any) -> None:
+    """The "System under test" tab: Locust's extended tab/table, its rows on each stats response, a CSV link."""
+    args = web_ui.template_args
+    args["extended_tabs"] = [*(args.get("extended_tabs") or []), {"title": "System under test", "key": TAB_KEY}]
+    structure = [{"key": key, "title": title} for key, title in locust_figures.COLUMNS]
+    args["extended_tables"] = [*(args.get("extended_tables") or []), {"key": TAB_KEY, "structure": structure}]
+    link = {"href": "./cpumon/csv", "title": "Download the system under test's CPU (cpumon) CSV"}
+    args["extended_csv_files"] = [*(args.get("extended_csv_files") or []), link]
+
+    @web_ui.app.after_request
+    def add_figures(response: Response) -> Response:
+        if request.path.endswith("/stats/requests") and response.is_json:
+            body = response.get_json()
+            extended = [*(body.get("extended_stats") or []), {"key": TAB_KEY, "data": plugin.rows()}]
+            response.set_data(json.dumps({**body, "extended_stats": extended}))
+        elif request.path.endswith("/stats/report") and response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            response.set_data(locust_figures.insert_before_body_end(page, plugin.report_section()))
+        return response
+
+    blueprint = Blueprint("cpumon", __name__, url_prefix="/cpumon")
+
+    @blueprint.route("/csv")
+    @web_ui.auth_required_if_enabled
+    def figures_csv() -> Response:
+        table = locust_figures.csv_text(plugin.figures, plugin.start or now(), plugin.end or now())
+        response = make_response(table)
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+        response.headers["Content-Disposition"] = "attachment; filename=cpumon.csv"
+        return response
+
+    web_ui.app.register_blueprint(blueprint)
+
+
+def on_init(environment: Environment, **_: Any) -> None:
+    """Set the plugin up on the master or a local runner; a worker has nothing to watch."""
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    options = environment.parsed_options
+    api = None
+    try:
+        settings, password = plugin_settings(
+            getattr(options, "cpumon_url", None), getattr(options, "cpumon_username", None)
+        )
+        api = CpumonApi(settings, password)
+    except CpumonError as exc:
+        logger.warning("cpumon: %s; the load test goes on without it", exc.message)
+    plugin = CpumonPlugin(environment, api)
+    plugin.warned = api is None
+    events = environment.events
+    events.test_start.add_listener(plugin.on_test_start)
+    events.test_stop.add_listener(plugin.on_test_stop)
+    events.quitting.add_listener(plugin.on_quitting)
+    events.quit.add_listener(plugin.on_quit)
+    if environment.web_ui is not None:
+        extend_web_ui(plugin, environment.web_ui)

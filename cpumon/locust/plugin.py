@@ -203,6 +203,9 @@ def on_init(environment: Environment, **_: Any) -> None:
     """Set the plugin up on the master or a local runner; a worker has nothing to watch."""
     if isinstance(environment.runner, WorkerRunner):
         return
+    httpx_logger = logging.getLogger("httpx")
+    if httpx_logger.level == logging.NOTSET:  # httpx logs every request at INFO: it would flood Locust's console
+        httpx_logger.setLevel(logging.WARNING)
     options = environment.parsed_options
     api = None
     try:

@@ -52,6 +52,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     settings = settings or ServerSettings()
     engine = create_engine(settings)
     ingest_engine = create_engine(settings, autocommit=True)  # its own pool: one-statement autocommit ingest
+    export_engine = create_engine(settings, autocommit=True, pool_size=settings.export_max_concurrent)
     alchemy = create_alchemy_config(engine)
     session_config = ServerSideSessionConfig(
         key=settings.session_cookie_name,
@@ -66,7 +67,12 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     backend: _FixedLifetimeSessions
     counter: FailureCounter
     live_hub = LiveHub(engine)
-    on_shutdown: list[Callable[[], Awaitable[None]]] = [live_hub.close, engine.dispose, ingest_engine.dispose]
+    on_shutdown: list[Callable[[], Awaitable[None]]] = [
+        live_hub.close,
+        engine.dispose,
+        ingest_engine.dispose,
+        export_engine.dispose,
+    ]
     lifespan = []
     if settings.session_redis_url is not None:
         redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
@@ -86,7 +92,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             "login_throttle": LoginThrottle(counter, settings.login_max_failures, settings.login_window),
             # Checked for unknown usernames, so they cost one bcrypt check like a known one.
             "dummy_password_hash": hash_password(secrets.token_urlsafe(16), settings.bcrypt_rounds),
-            **RunsServices.create(engine, ingest_engine).state(),
+            **RunsServices.create(ingest_engine, export_engine, settings).state(),
         }
     )
     return Litestar(

@@ -84,13 +84,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(settings: ServerSettings, *, autocommit: bool = False) -> AsyncEngine:
+def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_size: int | None = None) -> AsyncEngine:
     """The async engine for the configured URL, with the pool and per-dialect settings cpumon relies on.
 
     No pre-ping: it would cost a round trip on every checkout. A connection the server dropped
     fails its next statement instead; SQLAlchemy then invalidates the whole pool, that request
     answers 503 (the agent retries it) and the next ones get fresh connections.
 
+    `pool_size` overrides CPUMON_DATABASE_POOL_SIZE (with no overflow): the export engine's small pool.
     `autocommit=True` makes the ingest engine: every statement commits by itself, so there is no
     COMMIT round trip and nothing for the pool to roll back when a connection is returned.
     """
@@ -108,8 +109,8 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False) -> Asyn
     engine = create_async_engine(
         url,
         pool_recycle=1800,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        pool_size=pool_size or settings.database_pool_size,
+        max_overflow=0 if pool_size else settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout,
         connect_args={"connect_timeout": settings.database_connect_timeout, "charset": "utf8mb4"},
         **options,

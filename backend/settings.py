@@ -36,6 +36,15 @@ class ServerSettings(BaseSettings):
     request_timeout: float = Field(
         default=30.0, gt=0, description="seconds a request may take to start its answer before it answers 503"
     )
+    export_max_concurrent: int = Field(
+        default=8, ge=1, description="CSV exports running at once per worker (503 + Retry-After beyond)"
+    )
+    export_max_per_user: int = Field(
+        default=2, ge=1, description="CSV exports one user may run at once per worker (429 + Retry-After beyond)"
+    )
+    export_send_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a CSV download may accept no data before it is cut off"
+    )
     session_redis_url: SecretStr | None = Field(
         default=None, description="Redis URL for sessions and login throttling; unset: the database"
     )

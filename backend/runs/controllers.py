@@ -33,7 +33,7 @@ from backend.errors import (
 )
 from backend.runs.cursor import PATTERN as CURSOR_PATTERN
 from backend.runs.cursor import InvalidCursorError, decode_cursor
-from backend.runs.export import CsvExportService
+from backend.runs.export import CsvExportService, ExportGate
 from backend.runs.ingest import IngestService, RunFinishedError
 from backend.runs.lifecycle import RunLifecycleService
 from backend.runs.models import NAME_MAX
@@ -233,6 +233,7 @@ class TestRunController(Controller):
         raises=ERRORS,
         # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
         exception_handlers={HTTPException: json_error_response},
+        middleware=[ExportGate],  # bounded exports, slow readers cut off (backend/runs/export.py)
     )
     async def export_csv(
         self,

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from backend.runs.export import CsvExportService, provide_export_service
+from backend.runs.export import CsvExportService, ExportLimits, provide_export_service
 from backend.runs.ingest import IngestService, provide_ingest_service
 from backend.runs.lifecycle import RunLifecycleService
 from backend.runs.queries import RunQueryService
+from backend.settings import ServerSettings
 
 
 async def provide_lifecycle_service(
@@ -34,8 +35,13 @@ class RunsServices:
     export: CsvExportService
 
     @classmethod
-    def create(cls, engine: AsyncEngine, ingest_engine: AsyncEngine) -> RunsServices:
-        return cls(ingest=IngestService(ingest_engine), export=CsvExportService(engine))
+    def create(cls, ingest_engine: AsyncEngine, export_engine: AsyncEngine, settings: ServerSettings) -> RunsServices:
+        limits = ExportLimits(
+            max_concurrent=settings.export_max_concurrent,
+            max_per_user=settings.export_max_per_user,
+            send_timeout=settings.export_send_timeout,
+        )
+        return cls(ingest=IngestService(ingest_engine), export=CsvExportService(export_engine, limits))
 
     def state(self) -> dict[str, object]:
         """What `provide_ingest_service` and `provide_export_service` read from the app's state."""

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
+from tests.backend.conftest import add_user
+from tests.conftest import MYSQL_URL, Backend, _require, drop_mysql_database, mysql_database_url
 
 from .conftest import PASSWORD, USERNAME, Server, prepare
 
@@ -30,23 +33,33 @@ BATCH = 20
 BASE = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mysql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per database for the module: each scenario makes its own runs, so they do not meet."""
-    folder = tmp_path_factory.mktemp(f"races-{request.param}")
-    if request.param == "sqlite":
-        database, drop = prepare("sqlite", f"sqlite+aiosqlite:///{folder / 'cpumon.db'}"), None
+@contextmanager
+def fresh_server(kind: str, folder: Path, settings: dict[str, str], *users: str) -> Iterator[Server]:
+    """A server over a new migrated database of `kind` with the test user (and `users`); dropped after."""
+    drop = None
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{folder / 'cpumon.db'}"
     else:
         _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
-        drop = mysql_database_url("races")
-        database = prepare("mysql", drop)
-    server = Server(settings=database.server_settings(CPUMON_DATABASE_POOL_SIZE="20"), log_path=folder / "server.log")
+        url = drop = mysql_database_url(folder.name[:12].replace("-", "_"))
+    database = prepare(kind, url)
+    for user in users:
+        add_user(Backend(kind, url).settings(), user, PASSWORD)
+    server = Server(settings=database.server_settings(**settings), log_path=folder / "server.log")
     try:
         yield server.start()
     finally:
         server.stop()
         if drop is not None:
             drop_mysql_database(drop)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per database for the module: each scenario makes its own runs, so they do not meet."""
+    folder = tmp_path_factory.mktemp(f"races-{request.param}")
+    with fresh_server(request.param, folder, {"CPUMON_DATABASE_POOL_SIZE": "20"}) as started:
+        yield started
 
 
 def batch(first_seq: int) -> list[dict[str, Any]]:

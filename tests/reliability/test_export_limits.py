@@ -31,8 +31,10 @@ OTHER = "export-other"
 @pytest.fixture(params=["sqlite", "mysql"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     limits = {
-        "CPUMON_DATABASE_POOL_SIZE": "2",
-        "CPUMON_DATABASE_POOL_TIMEOUT": "2",
+        # 5 + 5 overflow: enough for the burst of 25 session reads, far too few if every stalled export
+        # held one (before the gate, 10 stalled downloads made every other request wait 10 s, then 503).
+        "CPUMON_DATABASE_POOL_SIZE": "5",
+        "CPUMON_DATABASE_POOL_TIMEOUT": "10",
         "CPUMON_EXPORT_MAX_CONCURRENT": str(TOTAL),
         "CPUMON_EXPORT_MAX_PER_USER": str(PER_USER),
         "CPUMON_EXPORT_SEND_TIMEOUT": str(SEND_TIMEOUT_S),
@@ -75,8 +77,8 @@ def test_slow_exports_are_bounded_cut_off_and_harmless(server: Server) -> None:
     try:
         statuses = sorted(status_of(sock) for sock in stalled)
         assert statuses == [200] * PER_USER + [429] * (SLOW_CLIENTS - PER_USER), statuses
-        # Meanwhile another user is served as usual, export included: with the exports holding the pool
-        # (2 connections, 2 s pool timeout), these would answer 503.
+        # Meanwhile another user is served as usual, export included: were the stalled exports holding
+        # the pool, these would answer 503.
         own = other.post("/api/test-runs", json={"name": "mine"}).json()["id"]
         for seq in range(30):
             answer = other.post(f"/api/test-runs/{own}/cpu-usage", json={"seq": seq, "cpu_percent": 1.0})

@@ -12,7 +12,6 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionConfig
-from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
@@ -20,6 +19,7 @@ from litestar.template import TemplateConfig
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from backend.allow import correct_allow_header
 from backend.auth.controllers import AuthController
 from backend.auth.models import SessionRecord
 from backend.auth.passwords import hash_password
@@ -36,13 +36,13 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.health import health, ready
 from backend.live.controllers import LiveController
 from backend.live.feed import LiveHub
+from backend.openapi import create_openapi_config
 from backend.runs.controllers import TestRunController
 from backend.runs.providers import RunsServices
 from backend.settings import ServerSettings
 from backend.web.assets import STATIC_DIR, STATIC_PATH, TEMPLATES_DIR
 from backend.web.controllers import DashboardController
 from backend.web.security import SameOriginWritesMiddleware
-from cpumon import __version__
 
 SESSION_STORE = "sessions"
 
@@ -115,12 +115,8 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
         stores=stores,
         state=state,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(
-            title="cpumon API",
-            version=__version__,
-            description="CPU usage of test runs, behind a cookie session. Log in at POST /api/auth/login.",
-            path="/schema",
-        ),
+        openapi_config=create_openapi_config(settings),
+        before_send=[correct_allow_header],
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=on_shutdown,
         lifespan=lifespan,

@@ -167,6 +167,7 @@ class TestRunController(Controller):
 
     @post(
         RUN + "/cpu-usage",
+        operation_id="ingestSamples",
         summary="Store one sample or a list of up to 10,000; (run, seq) pairs already stored are skipped",
         raises=[*ERRORS, ConflictException, BodyTooLargeException],
         operation_class=body_operation(SampleIn | SampleBatch, "one sample or a list of 1 to 10,000"),
@@ -208,6 +209,7 @@ class TestRunController(Controller):
 
     @get(
         RUN + "/cpu-usage/series",
+        operation_id="getSeries",
         summary="The run downsampled in SQL to at most N time buckets",
         raises=ERRORS,
     )

@@ -28,6 +28,7 @@ from .conftest import PASSWORD, USERNAME, Server, prepare
 
 pytestmark = pytest.mark.e2e
 
+COOKIE = "cpumon_session"
 #: Examples per operation and generation mode (positive, negative). Raise locally for a deeper run.
 FUZZ_EXAMPLES = int(os.environ.get("CPUMON_FUZZ_EXAMPLES", "25"))
 
@@ -94,15 +95,30 @@ def operation_ids() -> list[str]:
 OPERATIONS = operation_ids()
 
 
+def _send_the_session_as_the_documented_auth(schema: Any, session: requests.Session) -> None:
+    """The session cookie goes on each case as the document's cookie security scheme, so schemathesis
+    knows it is the credential: its auth checks remove it (and expect 401) instead of finding it in a jar."""
+
+    class SessionCookie:
+        def get(self, case: schemathesis.Case[Any], ctx: Any) -> str | None:
+            return session.cookies.get(COOKIE)
+
+        def set(self, case: schemathesis.Case[Any], data: str, ctx: Any) -> None:
+            case.cookies = {**(case.cookies or {}), COOKIE: data}
+
+    schema.auth(refresh_interval=None)(SessionCookie)  # no caching: logins during the test change the cookie
+
+
 @pytest.mark.parametrize("operation_id", OPERATIONS)
 def test_operation_survives_generated_requests(fuzz_server: Server, operation_id: str) -> None:
     url = fuzz_server.url
     schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json")
     method, path = operation_id.split(" ", 1)
     operation = schema[path][method]
-    session = requests.Session()
+    session = requests.Session()  # the test's own calls, logged in; generated requests get the cookie from auth
     login(session, url)
     run_ids = [new_run(session, url)]
+    _send_the_session_as_the_documented_auth(schema, session)
 
     strategies = []
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -122,7 +138,7 @@ def test_operation_survives_generated_requests(fuzz_server: Server, operation_id
     def check(case: schemathesis.Case[Any]) -> None:
         if method == "DELETE" and case.path_parameters.get("run_id") == run_ids[0]:
             case.path_parameters["run_id"] = run_ids[0] = new_run(session, url)  # keep one to delete
-        response = case.call(session=session, timeout=30)
+        response = case.call(session=requests.Session(), timeout=30)
         try:
             case.validate_response(response)
         finally:

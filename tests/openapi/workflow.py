@@ -1,0 +1,18 @@
+"""The workflow every generated client drives, as data both drivers share: sizes and expected counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+BASE_TIME = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+BATCH = 1_000  # samples with seq 1..1000, after one single sample with seq 0
+PAGE = 300  # listing page size: 1,001 samples come in 4 pages
+SAMPLES = BATCH + 1
+PAGES = -(-SAMPLES // PAGE)
+SERIES_POINTS = 10
+THRESHOLD = 50.0
+
+
+def cpu_percent(seq: int) -> float:
+    """A saw-tooth 0-99 %: a known share of samples above the threshold."""
+    return float(seq % 100)

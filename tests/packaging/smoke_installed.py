@@ -60,7 +60,10 @@ def main() -> None:
         login = httpx.post(f"{url}/api/auth/login", json={"username": "alice", "password": "pw-alice"}, timeout=10)
         assert login.status_code == 200, login.text
         check_dashboard(url)
-        print(f"installed server: migrate, create-user, serve, login and dashboard OK ({backend.__file__})")
+        # The docs page's own files ship in the wheel, Swagger UI's in its package: all served locally.
+        for asset in ("/schema", "/schema/assets/swagger-init.js", "/schema/assets/swagger-ui-bundle.js"):
+            assert httpx.get(f"{url}{asset}", timeout=10).status_code == 200, asset
+        print(f"installed server: migrate, create-user, serve, login, dashboard and docs OK ({backend.__file__})")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -15,7 +15,18 @@ ENDED = "2026-03-02T14:30:00Z"
 
 
 def _sample(seq: int, cpu_percent: float) -> dict[str, Any]:
-    return {"seq": seq, "recorded_at": f"2026-03-02T14:00:{seq:02d}Z", "cpu_percent": cpu_percent}
+    """A sample as the agent sends it: total CPU, its breakdown, and the busiest core (on 8 cores)."""
+    user = round(cpu_percent * 0.7, 2)
+    return {
+        "seq": seq,
+        "recorded_at": f"2026-03-02T14:00:{seq:02d}Z",
+        "cpu_percent": cpu_percent,
+        "user_percent": user,
+        "system_percent": round(cpu_percent - user - 1.0, 2),
+        "iowait_percent": 0.75,
+        "steal_percent": 0.25,
+        "max_core_percent": min(100.0, round(cpu_percent * 1.6, 2)),
+    }
 
 
 SAMPLE = _sample(0, 37.5)
@@ -41,11 +52,18 @@ SUMMARY = {
     "last_sample_at": "2026-03-02T14:29:59Z",
     "threshold_percent": 80.0,
     "time_above_threshold_s": 412.0,
+    "avg_user_percent": 44.1,
+    "avg_system_percent": 17.6,
+    "avg_iowait_percent": 1.2,
+    "avg_steal_percent": 0.5,
+    "max_core_percent": 100.0,
 }
 SAMPLES_READ = [{"id": 1 + i, **sample} for i, sample in enumerate(BATCH[:3])]
 SERIES = [
-    {"start": "2026-03-02T14:00:00Z", "count": 60, "min_percent": 12.0, "avg_percent": 41.2, "max_percent": 58.0},
-    {"start": "2026-03-02T14:01:00Z", "count": 60, "min_percent": 55.5, "avg_percent": 86.9, "max_percent": 97.5},
+    {"start": "2026-03-02T14:00:00Z", "count": 60, "min_percent": 12.0, "avg_percent": 41.2, "max_percent": 58.0}
+    | {"max_core_percent": 92.5},
+    {"start": "2026-03-02T14:01:00Z", "count": 60, "min_percent": 55.5, "avg_percent": 86.9, "max_percent": 97.5}
+    | {"max_core_percent": 100.0},
 ]
 
 #: Keyed by the component schema a body or answer refers to.
@@ -78,10 +96,10 @@ BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
     ("ingestSamples", "request"): {"one sample": SAMPLE, "a batch": BATCH},
     ("exportCsv", "200"): {
         "three samples": (
-            "id,seq,recorded_at,cpu_percent\n"
-            "1,0,2026-03-02T14:00:00+00:00,37.5\n"
-            "2,1,2026-03-02T14:00:01+00:00,42.0\n"
-            "3,2,2026-03-02T14:00:02+00:00,88.25\n"
+            "id,seq,recorded_at,cpu_percent,user_percent,system_percent,iowait_percent,steal_percent,max_core_percent\n"
+            "1,0,2026-03-02T14:00:00+00:00,37.5,26.25,10.25,0.75,0.25,60.0\n"
+            "2,1,2026-03-02T14:00:01+00:00,42.0,29.4,11.6,0.75,0.25,67.2\n"
+            "3,2,2026-03-02T14:00:02+00:00,88.25,61.77,25.48,0.75,0.25,100.0\n"
         )
     },
     ("health", "200"): {"alive": {"status": "ok"}},

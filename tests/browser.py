@@ -1,9 +1,11 @@
 """Real Chromium for tests, driven by Playwright from PyPI: Debian's `chromium`, never a downloaded browser.
 
 Import the fixtures into a conftest (`from tests.browser import browser, browser_page  # noqa: F401`).
-`browser` is one headless Chromium per test process; `browser_page(base_url)` opens a page in a fresh
-context (its own cookies) whose requests may go to `base_url`'s origin only: any other request is
-aborted and recorded, and the test fails at teardown, so "works offline" is checked on every page load.
+`browser` is one headless Chromium per test module (not per process: Playwright's sync API keeps an
+event loop running while it is open, and later tests of the process call asyncio.run).
+`browser_page(base_url)` opens a page in a fresh context (its own cookies) whose requests may go to
+`base_url`'s origin only: any other request is aborted and recorded, and the test fails at teardown,
+so "works offline" is checked on every page load.
 CI installs chromium with apt-get (.ci/run); elsewhere CPUMON_TEST_CHROMIUM may point at another binary.
 """
 
@@ -38,7 +40,7 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):

@@ -15,7 +15,7 @@ from playwright.sync_api import ConsoleMessage
 from tests.browser import BrowserPage, browser, browser_page  # noqa: F401 - fixtures
 from tests.reliability.conftest import Server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("openapi-docs-browser")]
 
 
 @pytest.mark.parametrize("page_path", ["/", "/schema", "/schema/swagger"])

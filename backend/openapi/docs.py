@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle  # type: ignore[import-untyped]  # no py.typed; one Path attribute is used
-from litestar import Request, Router, get
+from litestar import Request, Router
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.plugins import OpenAPIRenderPlugin
-from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 DOCS_PATH = "/schema"
@@ -80,10 +79,3 @@ def docs_router() -> Router:
             ResponseHeader(name="Referrer-Policy", value="no-referrer"),
         ],
     )
-
-
-# The dashboard takes `/` over when it exists: replace this handler in create_app's route list.
-@get("/", include_in_schema=False, sync_to_thread=False)
-def home() -> Redirect:
-    """`/` leads to the API docs for now."""
-    return Redirect(path=DOCS_PATH)

@@ -102,6 +102,7 @@ BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
             "3,2,2026-03-02T14:00:02+00:00,88.25,61.77,25.48,0.75,0.25,100.0\n"
         )
     },
+    ("live", "200"): {"a stream": 'retry: 3000\nevent: ready\ndata: {}\n\nevent: samples\ndata: {"items": [...]}\n\n'},
     ("health", "200"): {"alive": {"status": "ok"}},
     ("ready", "200"): {"ready": {"status": "ready"}},
 }

@@ -20,8 +20,7 @@ from backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, UserClient, add_user, start_run
 
 Client = TestClient[Litestar]
-# `/` leads to the docs (later: the dashboard's own login page), both public.
-PUBLIC = {("POST", "/api/auth/login"), ("GET", "/health"), ("GET", "/ready"), ("GET", "/")}
+PUBLIC = {("POST", "/api/auth/login"), ("GET", "/health"), ("GET", "/ready")}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/test-runs"): {"name": "x"},
     ("POST", "/api/test-runs/{run_id:str}/cpu-usage"): {"cpu_percent": 1.0, "seq": 0},

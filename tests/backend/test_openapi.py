@@ -278,12 +278,6 @@ def test_options_allows_every_method_of_every_route(alice: Client) -> None:
     assert checked >= 12
 
 
-def test_root_leads_to_the_docs(client: Client) -> None:
-    response = client.get("/", follow_redirects=False)
-    assert response.status_code in {301, 302, 303, 307, 308}
-    assert response.headers["location"] == "/schema"
-
-
 @pytest.mark.parametrize("page", ["/schema", "/schema/swagger"])
 def test_docs_pages_load_only_same_origin_assets(offline_app: Litestar, page: str) -> None:
     with TestClient(offline_app) as test_client:

@@ -18,7 +18,7 @@ from tests.reliability.conftest import Server
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), pytest.mark.xdist_group("openapi-docs-browser")]
 
 
-@pytest.mark.parametrize("page_path", ["/", "/schema", "/schema/swagger"])
+@pytest.mark.parametrize("page_path", ["/schema", "/schema/swagger"])
 def test_swagger_ui_shows_every_operation_offline(
     browser_page: BrowserPage,  # noqa: F811
     api_server: Server,

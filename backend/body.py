@@ -9,32 +9,45 @@ describes each body: its schema comes from the same msgspec types.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import functools
 import re
 from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException, ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 T = TypeVar("T")
 
 _LOCATION = re.compile(r" - at `(?P<path>\$[^`]*)`$")
 _INDEX = re.compile(r"^\$\[(\d+)\]")
 _REF = "#/components/schemas/{name}"
+#: No cpumon body nests more than 3 levels; deeper JSON is refused before Python recurses into it.
+MAX_DEPTH = 32
 
 
 def decode_body(raw: bytes, type_: Any) -> Any:
     """`raw` decoded as `type_`, or a 400 whose `extra` gives the JSON path, item index and field."""
     try:
-        return msgspec.json.decode(raw, type=type_, strict=True)
+        value = msgspec.json.decode(raw, type=type_, strict=True)
     except msgspec.ValidationError as exc:
-        accepted = _with_integral_floats_as_ints(raw, type_)
-        if accepted is not None:
-            return accepted
-        raise _validation_error(str(exc)) from None
+        value = _with_integral_floats_as_ints(raw, type_)
+        if value is None:
+            raise _validation_error(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ValidationException(detail=f"malformed JSON body: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValidationException(detail=f"body is not valid UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise ValidationException(detail=_TOO_DEEP) from None
+    _check_timestamps(value)
+    return value
+
+
+_TOO_DEEP = f"malformed JSON body: nested deeper than {MAX_DEPTH} levels"
 
 
 def _with_integral_floats_as_ints(raw: bytes, type_: Any) -> Any | None:
@@ -44,9 +57,74 @@ def _with_integral_floats_as_ints(raw: bytes, type_: Any) -> Any | None:
     that failed the fast path pay for this second decode; an int is still accepted for a float field.
     """
     try:
-        return msgspec.convert(_integral_to_int(msgspec.json.decode(raw)), type_, strict=True)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+        untyped = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
+    if _deeper_than(untyped, MAX_DEPTH):
+        raise ValidationException(detail=_TOO_DEEP)
+    try:
+        return msgspec.convert(_integral_to_int(untyped), type_, strict=True)
+    except msgspec.ValidationError:
+        return None
+
+
+def _deeper_than(node: Any, limit: int) -> bool:
+    """True when `node` nests lists/objects more than `limit` levels (walked without recursion)."""
+    level: list[Any] = [node]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item if isinstance(item, list) else item.values() if isinstance(item, dict) else ())
+            if isinstance(child, list | dict)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _check_timestamps(value: Any) -> None:
+    """400 for an aware timestamp whose UTC time is out of datetime's range (year 1 at +14:00, ...).
+
+    Such a value decodes, but storing it (as UTC) overflows. Only the years 1 and 9999 can.
+    """
+    items = value if isinstance(value, list) else [value]
+    fields = _datetime_fields(items[0].__class__) if items else ()
+    for name in fields:
+        for index, item in enumerate(items):
+            stamp = getattr(item, name, None)
+            if isinstance(stamp, dt.datetime) and stamp.year in {1, 9999}:
+                try:
+                    stamp.astimezone(dt.UTC)
+                except OverflowError:
+                    path = f"$[{index}].{name}" if isinstance(value, list) else f"$.{name}"
+                    raise _out_of_range(path) from None
+
+
+def _out_of_range(path: str) -> ValidationException:
+    text = "timestamp out of range once converted to UTC"
+    field_name = path.rsplit(".", 1)[-1]
+    problem: dict[str, Any] = {"message": text, "path": path, "source": "body", "field": field_name}
+    if index := _INDEX.match(path):
+        problem["index"] = int(index.group(1))
+    return ValidationException(detail=f"invalid body at {path}: {text}", extra=[problem])
+
+
+@functools.cache
+def _datetime_fields(struct_type: Any) -> tuple[str, ...]:
+    if not (isinstance(struct_type, type) and issubclass(struct_type, msgspec.Struct)):
+        return ()
+    info = msgspec.inspect.type_info(struct_type)
+    fields = info.fields if isinstance(info, msgspec.inspect.StructType) else ()
+    return tuple(f.name for f in fields if _is_datetime(f.type))
+
+
+def _is_datetime(node: msgspec.inspect.Type) -> bool:
+    if isinstance(node, msgspec.inspect.Metadata):
+        return _is_datetime(node.type)
+    if isinstance(node, msgspec.inspect.UnionType):
+        return any(_is_datetime(t) for t in node.types)
+    return isinstance(node, msgspec.inspect.DateTimeType)
 
 
 def _integral_to_int(node: Any) -> Any:
@@ -89,6 +167,9 @@ def body_operation(type_: Any, description: str) -> type[Operation]:
                 description=description,
                 required=True,
             )
+            errors = self.responses or {}
+            if "400" in errors and "415" not in errors:  # read_body's answer to a body that is not JSON
+                errors["415"] = dataclasses.replace(errors["400"], description=_NOT_JSON)
 
     return _WithBody
 
@@ -129,8 +210,27 @@ def _to_schema(node: Any) -> Any:
 
 
 async def read_body(request: Request[Any, Any, Any], type_: Any, *, optional: bool = False) -> Any:
-    """The request's body decoded strictly as `type_` (None for an empty optional body)."""
+    """The request's body decoded strictly as `type_` (None for an empty optional body).
+
+    Only `application/json` is read: a form or text/plain body (what a cross-site form can send
+    without a preflight) is 415, so SameSite is not the only barrier against CSRF.
+    """
     raw = await request.body()  # Litestar enforces request_max_body_size here (413)
     if optional and not raw.strip():
         return None
+    require_json(request.headers.get("content-type"))
     return decode_body(raw, type_)
+
+
+_NOT_JSON = "the body is not application/json"
+
+
+def require_json(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        shown = f"'{media_type[:60]}'" if media_type else "none"
+        raise UnsupportedMediaTypeException(detail=f"the body must be application/json (Content-Type: {shown})")
+
+
+class UnsupportedMediaTypeException(ClientException):
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib.util
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from pydantic import ValidationError
 
 from backend.settings import ServerSettings
@@ -28,18 +29,32 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 class CliError(Exception):
     """An expected failure: its message is printed as one line, without a traceback."""
 
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: What `cpumon[server]` adds to the agent's install; the bare install ships this command too.
+SERVER_MODULES = ("litestar", "sqlalchemy", "advanced_alchemy", "alembic", "uvicorn", "msgspec", "bcrypt")
+
+
+def require_server_install() -> None:
+    """A one-line CliError when a module of `cpumon[server]` is missing (the agent-only install)."""
+    for name in SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise CliError(f"the server is not installed (no {name}): pip install 'cpumon[server]'")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = ServerSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        print(f"cpumon-server: bad setting CPUMON_{where.upper()}: {first['msg']}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
+        require_server_install()
+        settings = _settings()
         if args.command == "migrate":
             return _migrate(settings)
         if args.command == "create-user":
@@ -47,9 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     except CliError as exc:
         print(f"cpumon-server: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _settings() -> ServerSettings:
+    try:
+        return ServerSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CliError(f"bad setting CPUMON_{where.upper()}: {first['msg']}", exit_code=EXIT_USAGE) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
     """How `cpumon-server` runs uvicorn (the benchmarks serve their baseline app the same way)."""
+    from backend.http_limits import BoundedHttpToolsProtocol  # noqa: PLC0415 - only serving needs it
+
     return {
         "factory": True,
         "host": settings.host,
@@ -84,12 +110,29 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "server_header": False,
         # Live pages hold their event streams open: at shutdown they get this long, then they are closed.
         "timeout_graceful_shutdown": 5,
+        # httptools with a bound on the request head's size and time (backend/http_limits.py).
+        "http": BoundedHttpToolsProtocol,
     }
+
+
+def ensure_can_listen(host: str, port: int) -> None:
+    """Fail at once, in one line naming the address, when the port is taken (uvicorn would start the
+    app first, and its failure path could leave the process hanging)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closing TIME_WAIT socket is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _serve(settings: ServerSettings) -> int:
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
+    ensure_can_listen(settings.host, settings.port)
     uvicorn.run("backend.app:create_app", **uvicorn_options(settings))
     return EXIT_OK
 
@@ -126,6 +169,8 @@ def _read_password() -> str:
 
 
 def _create_user(settings: ServerSettings, username: str) -> int:
+    import msgspec  # noqa: PLC0415 - a server dependency
+
     from backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
     from backend.auth.schemas import LoginRequest  # noqa: PLC0415
 
@@ -178,8 +223,11 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
     from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError  # noqa: PLC0415
     from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
 
+    from backend.auth.services import InvalidUsernameError, UsernameTakenError  # noqa: PLC0415
     from backend.errors import is_unavailable, storage_error  # noqa: PLC0415
 
+    if isinstance(exc, InvalidUsernameError | UsernameTakenError):
+        return CliError(str(exc))
     if isinstance(exc, RepositoryIntegrityError) or isinstance(storage_error(exc), IntegrityError):
         return CliError(f"user {username!r} already exists")
     if is_unavailable(exc):

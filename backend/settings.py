@@ -57,9 +57,20 @@ class ServerSettings(BaseSettings):
     session_cookie_secure: bool = Field(default=False, description="set the Secure flag (serve over HTTPS)")
     session_lifetime: int = Field(default=8 * 3600, ge=1, description="seconds a login lasts")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost of new password hashes")
-    login_max_failures: int = Field(default=5, ge=1, description="failed logins before throttling")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per username in a window before it answers 429"
+    )
+    login_address_max_failures: int = Field(
+        default=50, ge=1, description="failed logins per client address in a window before it answers 429"
+    )
     login_window: int = Field(default=300, ge=1, description="seconds over which failures are counted")
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="request body size limit (413 above it)")
+    http_max_head_bytes: int = Field(
+        default=65536, ge=4096, description="request line + headers size limit (431 above it)"
+    )
+    http_head_timeout: float = Field(
+        default=10.0, gt=0, description="seconds a client has to send its request line and headers (408 after)"
+    )
     host: str = Field(default="127.0.0.1", description="bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="bind port")
     forwarded_allow_ips: str | None = Field(

@@ -14,6 +14,11 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # SQLite alters a table by copying it and dropping the old one; with foreign keys on, that
+        # drop would cascade to every child row (users -> test_runs -> cpu_usage). Off for this
+        # connection only, set before any transaction begins (inside one, SQLite ignores it).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=metadata,

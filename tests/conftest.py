@@ -25,7 +25,7 @@ MYSQL_URL = os.environ.get("CPUMON_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
 IN_CI = bool(os.environ.get("CI"))
 
-TABLES_CHILD_FIRST = ("cpu_usage", "test_runs", "users", "sessions")
+TABLES_CHILD_FIRST = ("cpu_usage", "test_runs", "users", "sessions", "login_attempts")
 
 
 def _require(url: str | None, name: str) -> None:

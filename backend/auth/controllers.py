@@ -9,17 +9,35 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
+from backend.auth.connections import hand_back
 from backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
+from backend.auth.passwords import Passwords
 from backend.auth.schemas import CurrentUser, LoginRequest, UserRead
 from backend.auth.services import UserService
 from backend.auth.sessions import rotate_session_id
 from backend.auth.throttle import LoginThrottle
+from backend.auth.usernames import username_key
 from backend.body import body_operation, read_body
 from backend.errors import DatabaseUnavailableException
-from backend.providers import provide_dummy_hash, provide_throttle, provide_users_service
+from backend.providers import provide_users_service
 
 #: The one answer for an unknown user and a wrong password alike.
 BAD_CREDENTIALS = "invalid username or password"
+
+
+def auth_dependencies(throttle: LoginThrottle, passwords: Passwords) -> dict[str, Provide]:
+    """The app-wide objects the login needs, as dependencies (built once by the app factory)."""
+
+    def provide_throttle() -> LoginThrottle:
+        return throttle
+
+    def provide_passwords() -> Passwords:
+        return passwords
+
+    return {
+        "throttle": Provide(provide_throttle, sync_to_thread=False, use_cache=True),
+        "passwords": Provide(provide_passwords, sync_to_thread=False, use_cache=True),
+    }
 
 
 class AuthController(Controller):
@@ -27,8 +45,6 @@ class AuthController(Controller):
     tags = ["auth"]  # noqa: RUF012 - Litestar reads it as a class attribute
     dependencies = {  # noqa: RUF012
         "users_service": Provide(provide_users_service),
-        "throttle": Provide(provide_throttle, sync_to_thread=False),
-        "dummy_hash": Provide(provide_dummy_hash, sync_to_thread=False),
         "current_user": Provide(provide_current_user),
     }
 
@@ -44,23 +60,21 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         users_service: NamedDependency[UserService],
         throttle: NamedDependency[LoginThrottle],
-        dummy_hash: NamedDependency[str],
+        passwords: NamedDependency[Passwords],
     ) -> UserRead:
         data: LoginRequest = await read_body(request, LoginRequest)
-        # The session middleware may have read the caller's old session on this request's connection;
-        # hand it back before the throttle takes one of its own (see UserService.authenticate).
-        await users_service.repository.session.rollback()
-        keys = throttle.keys(data.username, request.client.host if request.client else "unknown")
-        wait = await throttle.retry_after(keys)
+        # The session middleware may have read the caller's old session on this request's connection.
+        await hand_back(users_service.repository.session)
+        limits = throttle.limits(username_key(data.username), request.client.host if request.client else "unknown")
+        wait = await throttle.reserve(limits)  # before the password is checked: a burst cannot outrun it
         if wait is not None:
             raise TooManyRequestsException(
                 detail=f"too many failed logins: try again in {wait} s", headers={"Retry-After": str(wait)}
             )
-        user = await users_service.authenticate(data.username, data.password, dummy_hash)
+        user = await users_service.authenticate(data.username, data.password, passwords)
         if user is None:
-            await throttle.failed(keys)
-            raise NotAuthorizedException(detail=BAD_CREDENTIALS)
-        await throttle.succeeded(keys[0])
+            raise NotAuthorizedException(detail=BAD_CREDENTIALS)  # the reserved attempt stays counted
+        await throttle.succeeded(limits)
         rotate_session_id(request)
         request.set_session({SESSION_USER_ID: user.id, SESSION_USERNAME: user.username})
         return UserRead(id=user.id, username=user.username)
@@ -69,7 +83,7 @@ class AuthController(Controller):
         "/logout",
         status_code=HTTP_204_NO_CONTENT,
         guards=[requires_login],
-        summary="Log out: deletes the session server-side and clears the cookie",
+        summary="Log out: deletes the session server-side and expires the cookie",
         raises=[NotAuthorizedException],
     )
     async def logout(self, request: Request[Any, Any, Any]) -> None:

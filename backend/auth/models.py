@@ -1,4 +1,4 @@
-"""Tables of the auth domain: `users` and the server-side `sessions` table."""
+"""Tables of the auth domain: `users`, the server-side `sessions` and the `login_attempts` counters."""
 
 from __future__ import annotations
 
@@ -6,25 +6,47 @@ import datetime as dt
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
-from sqlalchemy import String
+from sqlalchemy import Integer, String
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import AuditMixin, BigIntIdMixin, UTCDateTime
 
 USERNAME_MAX = 64
+ATTEMPT_KEY_MAX = 64
+
+#: Compared byte for byte on MariaDB/MySQL too, whose default collation folds case and accents:
+#: the database must agree with the canonical form computed in Python (backend.auth.usernames).
+UsernameKey = String(USERNAME_MAX).with_variant(mysql.VARCHAR(USERNAME_MAX, collation="utf8mb4_bin"), "mysql")
+AttemptKey = String(ATTEMPT_KEY_MAX).with_variant(
+    mysql.VARCHAR(ATTEMPT_KEY_MAX, charset="ascii", collation="ascii_bin"), "mysql"
+)
 
 
 class User(BigIntIdMixin, AuditMixin, DefaultBase):
     __tablename__ = "users"
 
-    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True, nullable=False)
+    #: As created (NFKC, without invisible characters); shown, never compared.
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), nullable=False)
+    #: The canonical form: the lookup and the uniqueness rule.
+    username_key: Mapped[str] = mapped_column(UsernameKey, unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(72), nullable=False)
 
 
 class SessionRecord(SessionModelMixin):
-    """Server-side session data (and the login-throttle counters), keyed by the cookie's random id."""
+    """Server-side session data, keyed by the cookie's random id. Nothing else lives in this table."""
 
     __tablename__ = "sessions"
 
     # The mixin's column has whole seconds on MySQL: a session would end up to 1 s early.
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)
+
+
+class LoginAttempt(DefaultBase):
+    """Login attempts reserved in the current window, per username key or client address (hashed)."""
+
+    __tablename__ = "login_attempts"
+
+    key: Mapped[str] = mapped_column(AttemptKey, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)

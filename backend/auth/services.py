@@ -1,12 +1,26 @@
-"""Users: the advanced-alchemy repository/service and the credential check."""
+"""Users: the advanced-alchemy repository/service, user creation and the credential check."""
 
 from __future__ import annotations
 
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from backend.auth.models import User
-from backend.auth.passwords import hash_password, verify_password
+from backend.auth.connections import hand_back
+from backend.auth.models import USERNAME_MAX, User
+from backend.auth.passwords import Passwords, cost_of, hash_password, verify_password
+from backend.auth.usernames import display_username, username_key, username_problem
+
+
+class InvalidUsernameError(ValueError):
+    pass
+
+
+class UsernameTakenError(ValueError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} already exists (usernames ignore case, width and invisible characters)")
 
 
 class UserRepository(SQLAlchemyAsyncRepository[User]):
@@ -16,22 +30,49 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
 class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     repository_type = UserRepository
 
-    async def authenticate(self, username: str, password: str, dummy_hash: str) -> User | None:
+    async def authenticate(self, username: str, password: str, passwords: Passwords) -> User | None:
         """The user whose password this is, else None.
 
-        An unknown username is checked against `dummy_hash`, so both failures cost one bcrypt check
-        and take the same time: the answer's timing does not tell which usernames exist.
+        An unknown username is checked against a stand-in hash of the same cost as the stored
+        ones, so both failures cost one bcrypt check and take the same time: the answer's timing
+        does not tell which usernames exist. A password proven right is rehashed when its cost
+        is not the server's current one.
         """
-        user = await self.get_one_or_none(username=username)
-        # Hand the connection back (read only: nothing to commit; expire_on_commit is off, so `user`
-        # stays loaded) before the ~0.2 s bcrypt check and before the login throttle and the session
-        # store take connections of their own: a login never holds one while waiting for another,
-        # which deadlocked a full pool under concurrent logins.
-        await self.repository.session.commit()
-        matches = await verify_password(password, user.password_hash if user else dummy_hash)
-        return user if user is not None and matches else None
+        key = username_key(username)
+        user = await self.get_one_or_none(username_key=key) if len(key) <= USERNAME_MAX else None
+        if passwords.needs_typical_cost():  # on both paths alike
+            await passwords.set_typical_cost(await self._typical_cost())
+        await hand_back(self.repository.session)
+        matches = await verify_password(password, user.password_hash if user else await passwords.dummy_hash())
+        if user is None or not matches:
+            return None
+        if not passwords.is_current(user.password_hash):
+            await self._store_hash(user, await passwords.rehash(password))
+            passwords.forget_typical_cost()
+        return user
+
+    async def _typical_cost(self) -> int | None:
+        prefix = func.substr(User.password_hash, 1, 7)  # "$2b$12$"
+        query = select(prefix).group_by(prefix).order_by(func.count().desc()).limit(1)
+        most_common = await self.repository.session.scalar(query)
+        return None if most_common is None else cost_of(f"{most_common}x")
+
+    async def _store_hash(self, user: User, password_hash: str) -> None:
+        session = self.repository.session
+        await session.execute(update(User).where(User.id == user.id).values(password_hash=password_hash))
+        await session.commit()
+        user.password_hash = password_hash
 
     async def create_user(self, username: str, password: str, rounds: int) -> User:
-        return await self.create(
-            User(username=username, password_hash=hash_password(password, rounds)), auto_commit=True
+        problem = username_problem(username)
+        if problem is not None:
+            raise InvalidUsernameError(problem)
+        user = User(
+            username=display_username(username),
+            username_key=username_key(username),
+            password_hash=hash_password(password, rounds),
         )
+        try:
+            return await self.create(user, auto_commit=True)
+        except (IntegrityError, RepositoryIntegrityError) as exc:
+            raise UsernameTakenError(user.username) from exc

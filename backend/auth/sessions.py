@@ -1,36 +1,33 @@
-"""Server-side sessions: one behaviour over two stores (a database table or Redis).
+"""Server-side sessions: one behaviour over two stores (the `sessions` table or Redis).
 
-Litestar's stock middleware writes the session back and re-sends the cookie on every response, and
-advanced-alchemy's backend renews the row on every read. cpumon's sessions have a fixed lifetime
-from login, so a request that does not change its session costs one indexed read and no write.
-The id is rotated at login (no session fixation) and the row deleted at logout.
+cpumon's sessions have a fixed lifetime from login: a request that does not change its session
+costs one indexed read and no write, and its cookie is not re-sent. The id is rotated at login (no
+session fixation), the record deleted at logout and the cookie expired (Max-Age=0). A cookie that
+is not one of our ids (64 hex digits) is never looked up: no client-chosen value reaches a store.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
-from typing import Any
+import re
+from typing import Any, Protocol
 
-from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
-from litestar import Litestar
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.connection import ASGIConnection
-from litestar.middleware.session.server_side import ServerSideSessionBackend
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
-from sqlalchemy import delete, select
+from redis.asyncio import Redis
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.auth.clock import Clock
+from backend.auth.connections import hand_back, request_db_session
 from backend.auth.models import SessionRecord
 
-#: Session ids the middleware must never load: the login throttle keeps its counters under this prefix.
-RESERVED_PREFIX = "throttle:"
+SESSION_ID = re.compile(r"[0-9a-f]{64}")
 _ROTATE = "cpumon_rotate_session"
-_NEW_ID = "cpumon_new_session_id"
 _LOADED = "cpumon_loaded_session"
 
 
@@ -39,154 +36,139 @@ def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     connection.state[_ROTATE] = True
 
 
-class _FixedLifetimeSessions(ServerSideSessionBackend):
-    """What both stores share: rotation, no write for an unchanged session, no cookie for no session."""
+class SessionStore(Protocol):
+    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None: ...
+
+    async def put(
+        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None: ...
+
+    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None: ...
+
+
+class RedisSessionStore:
+    """Sessions as Redis keys under `<prefix>sessions:`, which Redis expires by itself."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}sessions:"
+
+    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+        data: bytes | str | None = await self._redis.get(self._prefix + session_id)
+        return data.encode() if isinstance(data, str) else data
+
+    async def put(
+        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        await self._redis.set(self._prefix + session_id, data, ex=lifetime_s)
+
+    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        await self._redis.delete(self._prefix + session_id)
+
+
+class DatabaseSessionStore:
+    """Sessions as rows of the `sessions` table.
+
+    A row is read on the request's own database session, whose connection the handler then uses
+    anyway: no second pool checkout on every request. Writes (login, logout) hand that connection
+    back first and use one of their own (see backend.auth.connections).
+    """
+
+    def __init__(self, alchemy: SQLAlchemyAsyncConfig, session_maker: async_sessionmaker[AsyncSession], clock: Clock):
+        self._alchemy = alchemy
+        self._session_maker = session_maker
+        self._clock = clock
+
+    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+        query = select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == session_id)
+        row = (await request_db_session(self._alchemy, connection).execute(query)).first()
+        if row is None:
+            return None
+        data, expires_at = row
+        return bytes(data) if expires_at > self._clock() else None
+
+    async def put(
+        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        await hand_back(request_db_session(self._alchemy, connection))
+        expires_at = self._clock() + dt.timedelta(seconds=lifetime_s)
+        async with self._session_maker() as session:
+            # Ids are fresh random values: a plain insert (an id collision would be an error, not a merge).
+            await session.execute(insert(SessionRecord).values(session_id=session_id, data=data, expires_at=expires_at))
+            await session.commit()
+
+    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        await hand_back(request_db_session(self._alchemy, connection))
+        async with self._session_maker() as session:
+            await session.execute(delete(SessionRecord).where(SessionRecord.session_id == session_id))
+            await session.commit()
+
+
+class FixedLifetimeSessions(ServerSideSessionBackend):
+    """Litestar's server-side session backend over a `SessionStore`, with cpumon's cookie rules."""
+
+    def __init__(self, config: ServerSideSessionConfig, store: SessionStore) -> None:
+        super().__init__(config=config)
+        self.sessions = store
+
+    def cookie_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+        """The cookie's session id when it has the form of one of ours, else None."""
+        value = connection.cookies.get(self.config.key)
+        return value if value is not None and SESSION_ID.fullmatch(value) else None
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-        if connection.state.get(_ROTATE):
-            if not connection.state.get(_NEW_ID):
-                connection.state[_NEW_ID] = self.generate_session_id()
-            return str(connection.state[_NEW_ID])
-        return super().get_session_id(connection)
+        return self.cookie_session_id(connection) or ""
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-        session_id = connection.cookies.get(self.config.key)
-        if not session_id or session_id.startswith(RESERVED_PREFIX):
+        session_id = self.cookie_session_id(connection)
+        data = None if session_id is None else await self.sessions.get(session_id, connection)
+        if data is None:
             return {}
-        loaded = await super().load_from_connection(connection)
+        try:
+            loaded = self.deserialize_data(data)
+        except ValueError:  # damaged: no session
+            return {}
         connection.state[_LOADED] = dict(loaded)
         return loaded
 
     async def store_in_message(
-        self,
-        scope_session: ScopeSession,
-        message: Message,
-        connection: ASGIConnection[Any, Any, Any, Any],
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
-        old_id = connection.cookies.get(self.config.key)
-        if connection.state.get(_ROTATE):
-            if old_id and not old_id.startswith(RESERVED_PREFIX):
-                await self.delete(old_id, store=self._store(connection))
-            await super().store_in_message(scope_session, message, connection)
+        old_id = self.cookie_session_id(connection)
+        headers = MutableScopeHeaders.from_message(message)
+        rotate = bool(connection.state.get(_ROTATE))
+        if (rotate or scope_session is Empty) and old_id:
+            await self.sessions.delete(old_id, connection)
+        if scope_session is Empty or not scope_session:
+            if scope_session is Empty and self.config.key in connection.cookies:
+                headers.add("Set-Cookie", self._cookie("", max_age=0).to_header(header=""))
             return
-        if scope_session is Empty:
-            if old_id:
-                await super().store_in_message(scope_session, message, connection)
-            return
-        unchanged = scope_session == connection.state.get(_LOADED, {})
-        if unchanged or not scope_session:
-            return
-        await super().store_in_message(scope_session, message, connection)
+        if not rotate and old_id and scope_session == connection.state.get(_LOADED):
+            return  # unchanged: no write, no cookie
+        session_id = old_id if old_id and not rotate else self.generate_session_id()
+        max_age = int(self.config.max_age)
+        await self.sessions.put(session_id, self.serialize_data(scope_session, connection.scope), max_age, connection)
+        headers.add("Set-Cookie", self._cookie(session_id, max_age=max_age).to_header(header=""))
 
-    def _store(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Store:
-        return self.config.get_store_from_app(connection.scope["app"])
-
-
-class StoreSessionBackend(_FixedLifetimeSessions):
-    """Sessions in a Litestar store (Redis), which expires them by itself."""
-
-
-class DatabaseSessionBackend(_FixedLifetimeSessions, SQLAlchemyAsyncSessionBackend):
-    """Sessions in the `sessions` table through advanced-alchemy's backend, read without renewing.
-
-    The row is read on the request's own database session, whose connection the handler then uses
-    anyway: no second pool checkout (with its ping and two rollbacks) on every request. Before a
-    write (login, logout), the request's session is rolled back, which returns its connection to the
-    pool; the plugin would close it uncommitted a moment later anyway. So a login never waits for a
-    second connection while holding one, which deadlocked a full pool under concurrent logins.
-    """
-
-    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
-        token = _CONNECTION.set(connection)
-        try:
-            return await super().load_from_connection(connection)
-        finally:
-            _CONNECTION.reset(token)
-
-    async def store_in_message(
-        self,
-        scope_session: ScopeSession,
-        message: Message,
-        connection: ASGIConnection[Any, Any, Any, Any],
-    ) -> None:
-        token = _CONNECTION.set(connection)
-        try:
-            await super().store_in_message(scope_session, message, connection)
-        finally:
-            _CONNECTION.reset(token)
-
-    def _request_db(self) -> AsyncSession | None:
-        connection = _CONNECTION.get()
-        return None if connection is None else self.alchemy.provide_session(connection.app.state, connection.scope)
-
-    async def get(self, /, session_id: str, store: Store) -> bytes | None:
-        now = dt.datetime.now(dt.UTC)
-        stmt = select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == session_id[:255])
-        request_db = self._request_db()
-        if request_db is not None:
-            row = (await request_db.execute(stmt)).first()
-        else:
-            async with self.alchemy.get_session() as db_session:
-                row = (await db_session.execute(stmt)).first()
-        if row is None:
-            return None
-        data, expires_at = row
-        return data if expires_at > now else None
-
-    async def set(self, /, session_id: str, data: bytes, store: Store) -> None:
-        await self._release_request_db()
-        await super().set(session_id, data, store)
-
-    async def delete(self, /, session_id: str, store: Store) -> None:
-        await self._release_request_db()
-        await super().delete(session_id, store)
-
-    async def _release_request_db(self) -> None:
-        request_db = self._request_db()
-        if request_db is not None:
-            await request_db.rollback()
-
-
-#: The connection whose session is being loaded or stored (set around those two calls only).
-_CONNECTION: ContextVar[ASGIConnection[Any, Any, Any, Any] | None] = ContextVar(
-    "cpumon_session_connection", default=None
-)
-
-
-#: How often the database backend deletes expired sessions and throttle counters.
-PURGE_EVERY_S = 600.0
-
-
-async def purge_expired(session_maker: async_sessionmaker[AsyncSession]) -> int:
-    """Delete the expired rows of the sessions table (sessions and throttle counters alike)."""
-    async with session_maker() as db_session:
-        result: Any = await db_session.execute(
-            delete(SessionRecord).where(SessionRecord.expires_at < dt.datetime.now(dt.UTC))
+    def _cookie(self, value: str, *, max_age: int) -> Cookie:
+        return Cookie(
+            key=self.config.key,
+            value=value,
+            max_age=max_age,
+            expires=0 if max_age == 0 else None,
+            path=self.config.path,
+            domain=self.config.domain,
+            secure=self.config.secure,
+            httponly=self.config.httponly,
+            samesite=self.config.samesite,
         )
-        await db_session.commit()
-    return int(result.rowcount)
 
+    # Litestar's own store calls are not used: every read and write goes through `self.sessions`.
+    async def get(self, session_id: str, store: Store) -> bytes | None:  # pragma: no cover
+        raise NotImplementedError
 
-def purge_periodically(
-    session_maker: async_sessionmaker[AsyncSession], every_s: float = PURGE_EVERY_S
-) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """A Litestar lifespan hook that purges expired rows while the app runs (Redis expires keys itself)."""
+    async def set(self, session_id: str, data: bytes, store: Store) -> None:  # pragma: no cover
+        raise NotImplementedError
 
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                # A database that is down now is retried at the next round.
-                with contextlib.suppress(Exception):
-                    await purge_expired(session_maker)
-                await asyncio.sleep(every_s)
-
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return lifespan
+    async def delete(self, session_id: str, store: Store) -> None:  # pragma: no cover
+        raise NotImplementedError

@@ -1,131 +1,66 @@
-"""Login throttling: failed logins are counted per username and per client in the shared store.
+"""Login throttling: every attempt is reserved in the shared store *before* its password is checked.
 
-The counters live where the sessions live (the `sessions` table or Redis), so every worker and
-replica sees the same count. A window starts at the first failure and lasts `window` seconds.
+Two limits, each over a window that starts at the first attempt: a tight one per username (its
+canonical key) and a much looser one per client address (an office behind one NAT must survive
+one user's typos). A reservation counts the attempt under both keys at once, or under neither
+when either is at its limit; so whatever the concurrency and however many workers share the
+store, at most `max` password checks per key run in one window. A successful login clears its
+username's count and gives its address reservation back. The counters live in Redis or in the
+`login_attempts` table, never beside the sessions.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.auth.models import SessionRecord
-from backend.auth.sessions import RESERVED_PREFIX
-from backend.retry import retry_conflicts
+@dataclass(frozen=True, slots=True)
+class Limit:
+    key: str
+    max_attempts: int
 
 
-class FailureCounter(Protocol):
-    async def count(self, key: str) -> tuple[int, float]:
-        """The failures counted under `key` and the seconds until its window closes."""
+class AttemptCounter(Protocol):
+    async def reserve(self, limits: Sequence[Limit], window_s: int) -> float | None:
+        """Count one attempt under every key, unless one is at its limit: then count nothing and
+        return the seconds until that key's window ends. Atomic across every worker."""
 
-    async def increment(self, key: str, window: int) -> None: ...
+    async def release(self, key: str) -> None:
+        """Give one reserved attempt back."""
 
     async def clear(self, key: str) -> None: ...
 
 
+def _digest(value: str) -> str:
+    # A username never appears in a key, and keys have a bounded length (and are plain ASCII).
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
 @dataclass(frozen=True, slots=True)
 class LoginThrottle:
-    counter: FailureCounter
-    max_failures: int
-    window: int
+    counter: AttemptCounter
+    max_per_username: int
+    max_per_address: int
+    window_s: int
 
-    @staticmethod
-    def keys(username: str, client: str) -> tuple[str, str]:
-        # Hashed so a username never appears in a key (and keys have a bounded length).
-        def digest(value: str) -> str:
-            return hashlib.sha256(value.encode()).hexdigest()[:40]
-
+    def limits(self, username_key: str, address: str) -> tuple[Limit, Limit]:
+        """The username's limit first, then the address's."""
         return (
-            f"{RESERVED_PREFIX}user:{digest(username.casefold())}",
-            f"{RESERVED_PREFIX}ip:{digest(client)}",
+            Limit(f"user:{_digest(username_key)}", self.max_per_username),
+            Limit(f"addr:{_digest(address)}", self.max_per_address),
         )
 
-    async def retry_after(self, keys: tuple[str, ...]) -> int | None:
-        """Seconds the caller must wait, or None when a login may be tried now."""
-        waits = [
-            left for failures, left in [await self.counter.count(k) for k in keys] if failures >= self.max_failures
-        ]
-        return max(1, math.ceil(max(waits))) if waits else None
+    async def reserve(self, limits: Sequence[Limit]) -> int | None:
+        """None when this attempt may check a password now, else the whole seconds to wait."""
+        wait = await self.counter.reserve(limits, self.window_s)
+        return None if wait is None else max(1, math.ceil(wait))
 
-    async def failed(self, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            await self.counter.increment(key, self.window)
-
-    async def succeeded(self, user_key: str) -> None:
-        # Only the username's count: a login to one's own account must not reset a client's count.
-        await self.counter.clear(user_key)
-
-
-class RedisFailureCounter:
-    """INCR + EXPIRE NX in one transaction: atomic across every worker sharing the Redis."""
-
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
-
-    async def count(self, key: str) -> tuple[int, float]:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._prefix + key)
-            pipe.pttl(self._prefix + key)
-            value, ttl_ms = await pipe.execute()
-        return (int(value), max(ttl_ms, 0) / 1000) if value is not None else (0, 0.0)
-
-    async def increment(self, key: str, window: int) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self._prefix + key)
-            pipe.expire(self._prefix + key, window, nx=True)
-            await pipe.execute()
-
-    async def clear(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
-
-
-class DatabaseFailureCounter:
-    """Counters as rows of the sessions table (`session_id` = key, `data` = count in ASCII)."""
-
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
-        self._session_maker = session_maker
-
-    async def count(self, key: str) -> tuple[int, float]:
-        async with self._session_maker() as session:
-            query = select(SessionRecord.data, SessionRecord.expires_at).where(SessionRecord.session_id == key)
-            row = (await session.execute(query)).first()
-        if row is None:
-            return 0, 0.0
-        left = (row.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
-        return (int(row.data), left) if left > 0 else (0, 0.0)
-
-    @retry_conflicts()  # each attempt has its own session: nothing to reset
-    async def increment(self, key: str, window: int) -> None:
-        now = dt.datetime.now(dt.UTC)
-        for _attempt in range(3):  # a concurrent first failure may insert the row under us: read again
-            async with self._session_maker() as session:
-                record = await session.scalar(
-                    select(SessionRecord).where(SessionRecord.session_id == key).with_for_update()
-                )
-                if record is None or record.expires_at <= now:
-                    if record is not None:
-                        await session.delete(record)
-                        await session.flush()
-                    expires = now + dt.timedelta(seconds=window)
-                    session.add(SessionRecord(session_id=key, data=b"1", expires_at=expires))
-                else:
-                    record.data = str(int(record.data) + 1).encode()
-                try:
-                    await session.commit()
-                except IntegrityError:
-                    continue
-                return
-
-    async def clear(self, key: str) -> None:
-        async with self._session_maker() as session:
-            await session.execute(delete(SessionRecord).where(SessionRecord.session_id == key))
-            await session.commit()
+    async def succeeded(self, limits: Sequence[Limit]) -> None:
+        user, *others = limits
+        await self.counter.clear(user.key)
+        for limit in others:  # a good login is not a failure of its address
+            await self.counter.release(limit.key)

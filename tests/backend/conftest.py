@@ -98,6 +98,19 @@ def start_run(client: TestClient[Litestar], **fields: Any) -> dict[str, Any]:
 BASE_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
+class FakeClock:
+    """A clock for create_app(clock=...): session lifetimes and throttle windows pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
 def at(seconds: float) -> str:
     """An ISO-8601 UTC timestamp `seconds` after BASE_TIME."""
     return (BASE_TIME + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")

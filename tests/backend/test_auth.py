@@ -10,8 +10,7 @@ from litestar.testing import TestClient
 
 from backend.app import create_app
 from backend.settings import ServerSettings
-from tests.backend.conftest import PASSWORD, add_user
-from tests.backend.test_auth_matrix import wait_until_server_expires
+from tests.backend.conftest import PASSWORD, FakeClock, add_user
 from tests.conftest import Backend
 
 Client = TestClient[Litestar]
@@ -96,18 +95,19 @@ def test_logout_deletes_the_session_server_side(client: Client, settings: Server
 
 
 def test_session_expires_after_its_lifetime(backend: Backend) -> None:
-    settings = backend.settings(session_lifetime=1)
+    settings = backend.settings(session_lifetime=60)
     add_user(settings, "alice")
-    with TestClient(create_app(settings)) as client:
-        before_login = time.monotonic()
+    clock = FakeClock()
+    with TestClient(create_app(settings, clock=clock)) as client:
         response = client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
-        assert "Max-Age=1" in response.headers["set-cookie"]
-        session_id = client.cookies[COOKIE]
-        assert client.get("/api/auth/me").status_code == 200
-        client.cookies.clear()
-        wait_until_server_expires(client, session_id)
-        # It lived for its lifetime first (the server cannot have made it before `before_login`).
-        assert time.monotonic() - before_login >= 0.9
+        assert "Max-Age=60" in response.headers["set-cookie"]
+        if backend.redis_url is not None:
+            return  # Redis expires the key itself: checked with real time in tests/reliability
+        me = {"cookie": f"{COOKIE}={client.cookies[COOKIE]}"}
+        clock.advance(59.9)
+        assert client.get("/api/auth/me", headers=me).status_code == 200
+        clock.advance(0.2)
+        assert client.get("/api/auth/me", headers=me).status_code == 401
 
 
 def test_anonymous_requests_create_no_session(client: Client) -> None:
@@ -134,7 +134,7 @@ def test_repeated_failures_for_a_username_are_throttled(backend: Backend) -> Non
 
 
 def test_throttle_counts_per_client_across_usernames(backend: Backend) -> None:
-    settings = backend.settings(login_max_failures=3, login_window=60)
+    settings = backend.settings(login_max_failures=3, login_address_max_failures=3, login_window=60)
     add_user(settings, "alice")
     with TestClient(create_app(settings)) as client:
         for name in ("x1", "x2", "x3"):
@@ -154,7 +154,7 @@ def test_throttle_is_shared_between_app_instances(backend: Backend) -> None:
 
 
 def test_success_resets_the_username_count(backend: Backend) -> None:
-    settings = backend.settings(login_max_failures=3, login_window=60)
+    settings = backend.settings(login_max_failures=3, login_address_max_failures=3, login_window=60)
     add_user(settings, "alice")
     with TestClient(create_app(settings)) as client:
         assert login(client, "alice", "wrong") == 401
@@ -166,11 +166,19 @@ def test_success_resets_the_username_count(backend: Backend) -> None:
 
 
 def test_throttle_window_ends(backend: Backend) -> None:
-    settings = backend.settings(login_max_failures=1, login_window=1)
+    window = 1 if backend.redis_url else 60  # Redis keeps time itself; the database uses the app's clock
+    settings = backend.settings(login_max_failures=1, login_window=window)
     add_user(settings, "alice")
-    with TestClient(create_app(settings)) as client:
+    clock = FakeClock()
+    with TestClient(create_app(settings, clock=clock)) as client:
         assert login(client, "alice", "wrong") == 401
         assert login(client, "alice") == 429
+        if backend.redis_url is None:
+            clock.advance(59)
+            assert login(client, "alice") == 429
+            clock.advance(1.5)
+            assert login(client, "alice") == 200
+            return
         deadline = time.monotonic() + 10
         while (status := login(client, "alice")) == 429:
             assert time.monotonic() < deadline, "still throttled long after the 1 s window"
@@ -178,15 +186,15 @@ def test_throttle_window_ends(backend: Backend) -> None:
         assert status == 200
 
 
-def test_a_throttle_key_is_not_usable_as_a_session_id(backend: Backend) -> None:
-    from backend.auth.throttle import LoginThrottle  # noqa: PLC0415
-
+def test_a_throttle_counter_is_not_usable_as_a_session_id(backend: Backend) -> None:
+    """Counters live apart from sessions (another table, another Redis keyspace): no cookie reaches them."""
     settings = backend.settings(login_max_failures=5)
     with TestClient(create_app(settings)) as client:
+        app_throttle = client.app.dependencies["throttle"].dependency()
         login(client, "ghost", "wrong")
-        user_key, _ = LoginThrottle.keys("ghost", "testclient")
-        client.cookies.set(COOKIE, user_key)
-        assert client.get("/api/auth/me").status_code == 401
+        for limit in app_throttle.limits("ghost", "testclient"):
+            for cookie in (limit.key, f"throttle:{limit.key}", limit.key.upper()):
+                assert client.get("/api/auth/me", headers={"cookie": f"{COOKIE}={cookie}"}).status_code == 401
 
 
 @pytest.mark.parametrize("username", ["", " ", "a b", "x" * 65, "tab\tname"])
@@ -203,39 +211,38 @@ def test_expired_sessions_and_counters_are_purged(kind: str, request: pytest.Fix
     from sqlalchemy import func, select  # noqa: PLC0415
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
 
-    from backend.auth.models import SessionRecord  # noqa: PLC0415
-    from backend.auth.sessions import purge_expired  # noqa: PLC0415
+    from backend.auth.models import LoginAttempt, SessionRecord  # noqa: PLC0415
+    from backend.auth.storage import purge_expired  # noqa: PLC0415
     from backend.db import create_engine  # noqa: PLC0415
 
     backend: Backend = request.getfixturevalue(f"{kind}_backend")
-    live = backend.settings()
-    add_user(live, "stays")
-    with TestClient(create_app(live)) as client:
+    settings = backend.settings(session_lifetime=100, login_window=50)
+    add_user(settings, "stays")
+    add_user(settings, "purge-me")
+    clock = FakeClock()
+    with TestClient(create_app(settings, clock=clock)) as client:
+        assert login(client, "purge-me") == 200
+        assert login(client, "purge-me", "wrong") == 401  # a counter row too
+        assert COOKIE in client.cookies
+        client.cookies.clear()
+        clock.advance(60)
         assert login(client, "stays") == 200
         kept = client.cookies[COOKIE]
-    # An app over the short-lived settings would purge at its start; only sessions it makes expire.
-    short = backend.settings(session_lifetime=1, login_window=1)
-    add_user(short, "purge-me")
-    with TestClient(create_app(short)) as client:
-        assert login(client, "purge-me") == 200
-        assert login(client, "purge-me", "wrong") == 401  # a throttle counter row too
-        session_id = client.cookies[COOKIE]
-        client.cookies.clear()
-        wait_until_server_expires(client, session_id)
+    clock.advance(50.5)  # the first session and the counter are over; the second session is not
 
-    async def purge_and_count() -> tuple[int, set[str]]:
-        engine = create_engine(live)
+    async def purge_and_count() -> tuple[int, set[str], int]:
+        engine = create_engine(settings)
         try:
             maker = async_sessionmaker(engine)
-            purged = await purge_expired(maker)
+            purged = await purge_expired(maker, clock)
             async with maker() as session:
                 ids = set((await session.scalars(select(SessionRecord.session_id))).all())
-                assert await session.scalar(select(func.count()).select_from(SessionRecord)) == len(ids)
-            return purged, ids
+                counters = await session.scalar(select(func.count()).select_from(LoginAttempt))
+            return purged, ids, int(counters or 0)
         finally:
             await engine.dispose()
 
-    purged, remaining = asyncio.run(purge_and_count())
-    assert purged >= 2
-    assert session_id not in remaining
-    assert kept in remaining
+    purged, remaining, counters = asyncio.run(purge_and_count())
+    assert purged == 3  # the old session, the user's counter and the address's
+    assert remaining == {kept}
+    assert counters == 0

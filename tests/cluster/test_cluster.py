@@ -29,7 +29,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from backend.auth.throttle import DatabaseFailureCounter
+from backend.auth.clock import system_clock
+from backend.auth.counters import DatabaseAttemptCounter
+from backend.auth.throttle import Limit
 from backend.db import create_engine
 from tests.conftest import Backend
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
@@ -331,11 +333,12 @@ def test_the_database_throttle_counts_every_failure_across_nodes(cluster: Galera
     async def count_failures() -> int:
         engines = [create_engine(Backend("galera", node.url).settings()) for node in cluster.nodes]
         try:
-            counters = [DatabaseFailureCounter(async_sessionmaker(engine)) for engine in engines]
-            key = f"throttle:user:{uuid.uuid4().hex}"
-            await asyncio.gather(*(counters[i % 3].increment(key, 300) for i in range(12)))
-            failures, _left = await counters[1].count(key)
-            return failures
+            counters = [DatabaseAttemptCounter(async_sessionmaker(engine), "mysql", system_clock) for engine in engines]
+            limits = [Limit(f"user:{uuid.uuid4().hex[:40]}", 12)]
+            waits = await asyncio.gather(*(counters[i % 3].reserve(limits, 300) for i in range(12)))
+            assert waits == [None] * 12  # each of the 12 reserved an attempt
+            assert await counters[1].reserve(limits, 300) is not None  # and all 12 were counted
+            return len(waits)
         finally:
             for engine in engines:
                 await engine.dispose()

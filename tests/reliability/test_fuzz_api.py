@@ -65,7 +65,11 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         database = prepare("mysql", url)
         drop = url
     server = Server(
-        settings=database.server_settings(CPUMON_LOGIN_MAX_FAILURES="1000000", CPUMON_LOG_LEVEL="warning"),
+        settings=database.server_settings(
+            CPUMON_LOGIN_MAX_FAILURES="1000000",
+            CPUMON_LOGIN_ADDRESS_MAX_FAILURES="1000000",
+            CPUMON_LOG_LEVEL="warning",
+        ),
         log_path=Path(tmp / "server.log"),
     )
     server.start()

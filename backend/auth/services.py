@@ -74,5 +74,9 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         )
         try:
             return await self.create(user, auto_commit=True)
-        except (IntegrityError, RepositoryIntegrityError) as exc:
+        except RepositoryIntegrityError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):  # advanced-alchemy's name for other errors too
+                raise
+            raise UsernameTakenError(user.username) from exc
+        except IntegrityError as exc:
             raise UsernameTakenError(user.username) from exc

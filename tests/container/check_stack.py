@@ -266,6 +266,8 @@ def check_config(compose: Compose) -> None:
 
 
 def build(compose: Compose) -> None:
+    # The image takes the dashboard's assets from the checkout (no Node.js image can be pulled here).
+    run([sys.executable, str(HERE.parents[1] / "frontend" / "build.py")])
     build_args = f"--format docker --pull=never -v {CA_BUNDLE}:{CA_BUNDLE}:ro"
     compose("--podman-build-args", build_args, "build", "api", timeout=1200)
     REPORT.ok("API image built through the compose file (multi-stage, wheel from this checkout)")

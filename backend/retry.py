@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from backend.errors import DEADLOCK, LOCK_WAIT_TIMEOUT, driver_error_number
 
 logger = logging.getLogger("cpumon.server")
@@ -42,6 +44,10 @@ class RetryPolicy:
     def retryable(self, exc: BaseException) -> int | None:
         """The error number when `exc` is a conflict this policy retries, else None."""
         number = driver_error_number(exc)
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # A pooled connection that died while idle (the engines skip the pre-ping on purpose):
+            # SQLAlchemy has dropped it and the pool, and every decorated unit is safe to run again.
+            return number or 0
         if number == DEADLOCK or (number == LOCK_WAIT_TIMEOUT and self.lock_wait_timeouts):
             return number
         return None

@@ -57,11 +57,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
-            self._head_bytes += len(data)
             limit = _limits()[0]
-            if self._head_bytes > limit:
-                self._refuse(431, "Request Header Fields Too Large", f"request line and headers over {limit} bytes")
-                return
+            room = limit - self._head_bytes
+            if len(data) > room:
+                # A chunk may carry the end of the head and then the body: only its first `room`
+                # bytes can still be head, so the parser reads those first and says if the head ended.
+                if room > 0:
+                    super().data_received(data[:room])
+                if self._reading_head:
+                    self._refuse(431, "Request Header Fields Too Large", f"request line and headers over {limit} bytes")
+                    return
+                data = data[max(room, 0) :]
+            else:
+                self._head_bytes += len(data)
         super().data_received(data)
 
     def on_message_begin(self) -> None:

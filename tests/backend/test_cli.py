@@ -37,10 +37,10 @@ def test_create_user_before_migrate_says_what_to_do(env: dict[str, str]) -> None
 def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     first = run(["migrate"], env)
     assert first.returncode == 0
-    assert first.stdout.strip() == "cpumon-server: created the schema at revision 0002"
+    assert first.stdout.strip() == "cpumon-server: created the schema at revision 0003"
     again = run(["migrate"], env)
     assert again.returncode == 0
-    assert again.stdout.strip() == "cpumon-server: database is at the latest migration (revision 0002)"
+    assert again.stdout.strip() == "cpumon-server: database is at the latest migration (revision 0003)"
 
 
 def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
@@ -50,7 +50,9 @@ def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
     assert "s3cret-pass" not in result.stdout + result.stderr
     duplicate = run(["create-user", "alice"], env, "other\n")
     assert duplicate.returncode == 1
-    assert duplicate.stderr.strip() == "cpumon-server: user 'alice' already exists"
+    assert duplicate.stderr.strip() == (
+        "cpumon-server: user 'alice' already exists (usernames ignore case, width and invisible characters)"
+    )
 
 
 def test_create_user_reads_the_password_from_env_when_stdin_is_empty(env: dict[str, str]) -> None:
@@ -142,7 +144,7 @@ def test_served_api_works_end_to_end(served: str) -> None:
         assert "server" not in client.get("/health").headers  # no software banner
 
 
-THROTTLED_SOON = {"CPUMON_LOGIN_MAX_FAILURES": "2"}
+THROTTLED_SOON = {"CPUMON_LOGIN_MAX_FAILURES": "2", "CPUMON_LOGIN_ADDRESS_MAX_FAILURES": "2"}
 
 
 def fail_logins_from(client: httpx.Client, address: str, names: list[str]) -> list[int]:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.runs.models import BREAKDOWN_FIELDS
 from tests.e2e.conftest import PASSWORD, USERNAME
 from tests.review.conftest import BIG_SAMPLES, SMALL_SAMPLES, Seeded, cpumon_command, peak_rss_kib, run_cpumon
 
@@ -37,8 +38,10 @@ def _stored_rows(seeded: Seeded, run_id: str) -> list[dict[str, Any]]:
 
 def _assert_csv_matches(text: str, stored: list[dict[str, Any]]) -> None:
     reader = csv.reader(io.StringIO(text))
-    assert next(reader) == ["id", "seq", "recorded_at", "cpu_percent"]
-    exported = list(reader)
+    header = next(reader)
+    assert header[:4] == ["id", "seq", "recorded_at", "cpu_percent"]
+    assert header[4:] == list(BREAKDOWN_FIELDS)
+    exported = [row[:4] for row in reader]
     assert len(exported) == len(stored)
     for (row_id, seq, recorded_at, cpu_percent), row in zip(exported, stored, strict=True):
         assert int(row_id) == row["id"]

@@ -47,6 +47,8 @@ def venv_script(name: str) -> str:
 def clean_environ(**extra: str) -> dict[str, str]:
     """This process's environment without any CPUMON_* variable, plus `extra`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CPUMON_")}
+    # Every load-generator client logs in from 127.0.0.1, and attempts are reserved before bcrypt.
+    env["CPUMON_LOGIN_ADDRESS_MAX_FAILURES"] = "100000"
     env.update(extra)
     return env
 
@@ -125,9 +127,7 @@ def prepare_sqlite(directory: Path) -> Database:
 
 def migrate_and_add_user(database: Database, log_path: Path) -> None:
     """`cpumon-server migrate` and `cpumon-server create-user bench` (password on stdin), as an operator would."""
-    env = clean_environ(
-        CPUMON_DATABASE_URL=database.url, CPUMON_BCRYPT_ROUNDS="4", CPUMON_LOGIN_ADDRESS_MAX_FAILURES="100000"
-    )  # 1,000 agents log in at once from one address; attempts are reserved before bcrypt
+    env = clean_environ(CPUMON_DATABASE_URL=database.url, CPUMON_BCRYPT_ROUNDS="4")
     server = venv_script("cpumon-server")
     with log_path.open("ab") as log:
         for argv, stdin in (

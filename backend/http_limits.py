@@ -64,13 +64,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 # bytes can still be head, so the parser reads those first and says if the head ended.
                 if room > 0:
                     super().data_received(data[:room])
-                if self._reading_head:
+                if self._head_unfinished():  # the parser's callbacks may have ended the head just now
                     self._refuse(431, "Request Header Fields Too Large", f"request line and headers over {limit} bytes")
                     return
                 data = data[max(room, 0) :]
             else:
                 self._head_bytes += len(data)
         super().data_received(data)
+
+    def _head_unfinished(self) -> bool:
+        return self._reading_head
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

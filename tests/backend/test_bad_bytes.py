@@ -160,7 +160,8 @@ def test_fuzzed_bodies_never_get_a_5xx(session: tuple[Client, str], route: int, 
 
 
 COOKIE_BYTES = st.binary(min_size=0, max_size=300).filter(lambda b: b"\r" not in b and b"\n" not in b)
-QUERY_BYTES = st.binary(max_size=120).filter(lambda b: all(c > 32 and c not in b"#" for c in b))
+# DEL (0x7f) is refused by httpx before anything is sent; raw bytes on the socket are the raw-request tests' job.
+QUERY_BYTES = st.binary(max_size=120).filter(lambda b: all(32 < c != 0x7F and c not in b"#" for c in b))
 
 
 @FUZZ

@@ -35,7 +35,7 @@ from backend.runs.cursor import PATTERN as CURSOR_PATTERN
 from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.export import CsvExportService, ExportGate
 from backend.runs.ingest import IngestService, RunFinishedError
-from backend.runs.lifecycle import RunLifecycleService
+from backend.runs.lifecycle import EndBeforeStartError, RunLifecycleService
 from backend.runs.models import NAME_MAX
 from backend.runs.providers import DEPENDENCIES
 from backend.runs.queries import RunQueryService
@@ -155,8 +155,11 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunFinish | None = await read_body(request, RunFinish, optional=True)
-        with _run_not_found():
-            return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
+        try:
+            with _run_not_found():
+                return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
+        except EndBeforeStartError as exc:
+            raise _end_before_start(exc) from None
 
     @delete(RUN, status_code=HTTP_204_NO_CONTENT, summary="Delete a run and its samples", raises=ERRORS)
     async def delete_run(
@@ -258,6 +261,18 @@ def parse_run_id(run_id: str) -> uuid.UUID:
         return uuid.UUID(run_id)
     except ValueError:
         raise ClientException(detail=f"malformed run id {run_id[:40]!r}: expected a UUID") from None
+
+
+def _end_before_start(exc: EndBeforeStartError) -> ValidationException:
+    """400 in the shape of every body validation error, naming the field and the run's start."""
+    started = exc.started_at.isoformat().replace("+00:00", "Z")
+    text = (
+        f"before the run's started_at ({started})"
+        if exc.given
+        else f"the run starts at {started}, after the server's time now: send an ended_at at or after it"
+    )
+    problem = {"message": text, "path": "$.ended_at", "source": "body", "field": "ended_at"}
+    return ValidationException(detail=f"invalid body at $.ended_at: {text}", extra=[problem])
 
 
 @contextmanager

@@ -10,11 +10,36 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.sql.dml import Update
 
 from backend.db import utcnow
 from backend.retry import retry_conflicts
 from backend.runs.models import TestRun
 from backend.runs.schemas import RunCreate, RunRead, run_fields
+
+
+class EndBeforeStartError(Exception):
+    """A finish whose end time is before the run's start: refused, nothing stored."""
+
+    def __init__(self, started_at: dt.datetime, *, given: bool) -> None:
+        self.started_at = started_at
+        self.given = given  # False: the end was the server's time now (the run starts in the future)
+        super().__init__(f"ended_at is before the run's started_at ({started_at.isoformat()})")
+
+
+def finish_statement(run_id: uuid.UUID, user_id: int, end: dt.datetime, now: dt.datetime) -> Update:
+    """End the caller's run at `end` if it is still open and did not start after `end` (one guarded UPDATE)."""
+    return (
+        update(TestRun)
+        .where(
+            TestRun.id == run_id,
+            TestRun.user_id == user_id,
+            TestRun.ended_at.is_(None),
+            TestRun.started_at <= end,
+        )
+        .values(ended_at=end, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class TestRunRepository(SQLAlchemyAsyncRepository[TestRun]):
@@ -48,23 +73,22 @@ class RunLifecycleService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepos
     async def finish(self, run_id: uuid.UUID, user_id: int, ended_at: dt.datetime | None) -> RunRead:
         """End the run. The first finish wins: later ones change nothing and get the stored end time.
 
-        The UPDATE only matches a run that has not ended, so of concurrent finishes exactly one
-        writes (the database serialises them on the row); each caller then reads what is stored.
+        The UPDATE only matches a run that has not ended and did not start after the end time, so
+        of concurrent finishes exactly one writes (the database serialises them on the row) and an
+        end before the start is never stored; each caller then reads what is stored. A run's start
+        never changes, so an end before it is refused (400) whether or not the run has ended.
         """
         now = utcnow()
-        stmt = (
-            update(TestRun)
-            .where(TestRun.id == run_id, TestRun.user_id == user_id, TestRun.ended_at.is_(None))
-            .values(ended_at=ended_at or now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        end = ended_at or now
         session = self.repository.session
-        await session.execute(stmt)
+        await session.execute(finish_statement(run_id, user_id, end, now))
         await session.commit()
         found = select(TestRun).where(TestRun.id == run_id, TestRun.user_id == user_id)
         run = await session.scalar(found.execution_options(populate_existing=True))
         if run is None:
             raise NotFoundError(detail="no such test run")
+        if end < run.started_at:
+            raise EndBeforeStartError(run.started_at, given=ended_at is not None)
         return RunRead(**run_fields(run))
 
     @retry_conflicts(rollback)

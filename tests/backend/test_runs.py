@@ -180,7 +180,7 @@ def test_summary_of_an_empty_run(alice: Client) -> None:
 
 
 def test_finish_is_idempotent_and_blocks_new_samples(alice: Client) -> None:
-    run = start_run(alice)
+    run = start_run(alice, started_at="2026-05-05T09:00:00Z")  # the end below must not be before the start
     url = f"/api/test-runs/{run['id']}"
     first = alice.post(f"{url}/finish", json={"ended_at": "2026-05-05T10:00:00.5Z"})
     assert first.status_code == 200
@@ -197,6 +197,45 @@ def test_finish_without_body_uses_server_time(alice: Client) -> None:
     run = start_run(alice)
     ended = alice.post(f"/api/test-runs/{run['id']}/finish").json()["ended_at"]
     assert ended >= run["started_at"]
+
+
+def test_a_finish_before_the_start_is_400_and_never_stored(alice: Client) -> None:
+    run = start_run(alice, started_at="2026-05-05T10:00:00+02:00")
+    url = f"/api/test-runs/{run['id']}"
+    early = alice.post(f"{url}/finish", json={"ended_at": "2026-05-05T07:59:59.999999Z"})
+    assert early.status_code == 400, early.text
+    assert early.json()["extra"] == [
+        {
+            "message": "before the run's started_at (2026-05-05T08:00:00Z)",
+            "path": "$.ended_at",
+            "source": "body",
+            "field": "ended_at",
+        }
+    ]
+    assert alice.get(url).json()["ended_at"] is None
+    # The end may equal the start (a run with no time in it); offsets are compared as instants.
+    same = alice.post(f"{url}/finish", json={"ended_at": "2026-05-05T09:00:00+01:00"})
+    assert same.status_code == 200, same.text
+    assert same.json()["ended_at"] == "2026-05-05T08:00:00Z"
+
+
+def test_a_finish_before_the_start_is_400_after_the_run_ended_too(alice: Client) -> None:
+    run = start_run(alice, started_at="2026-05-05T08:00:00Z")
+    url = f"/api/test-runs/{run['id']}"
+    assert alice.post(f"{url}/finish", json={"ended_at": "2026-05-05T09:00:00Z"}).status_code == 200
+    early = alice.post(f"{url}/finish", json={"ended_at": "2026-05-05T07:00:00Z"})
+    assert early.status_code == 400, early.text
+    assert alice.get(url).json()["ended_at"] == "2026-05-05T09:00:00Z"
+
+
+def test_a_finish_at_server_time_before_a_future_start_is_400(alice: Client) -> None:
+    run = start_run(alice, started_at="2999-01-01T00:00:00Z")
+    url = f"/api/test-runs/{run['id']}"
+    refused = alice.post(f"{url}/finish")
+    assert refused.status_code == 400, refused.text
+    assert "after the server's time now: send an ended_at" in refused.json()["detail"]
+    assert alice.get(url).json()["ended_at"] is None
+    assert alice.post(f"{url}/finish", json={"ended_at": "2999-01-01T00:00:01Z"}).status_code == 200
 
 
 def test_delete_removes_the_run_and_its_samples(alice: Client) -> None:

@@ -5,7 +5,8 @@ shows only some of the time. What must hold every time:
 - a finished run is complete: once a finish has answered, no sample is added to the run;
 - every sample acknowledged as inserted is stored, and nothing else is;
 - a delete during ingest answers 204 or 404 to everyone, never a 5xx, and leaves nothing behind;
-- of concurrent finishes the first one wins, and every caller is answered with the stored end time.
+- of concurrent finishes the first one wins, and every caller is answered with the stored end time;
+- a finish whose end is before the run's start is refused (400) every time and never stored.
 """
 
 from __future__ import annotations
@@ -162,5 +163,26 @@ def test_concurrent_finishes_agree_on_the_first_end_time(server: Server) -> None
         stored = (await http.get(f"/api/test-runs/{run_id}")).json()["ended_at"]
         assert answered == {stored}, f"callers were told {len(answered)} different end times"
         assert dt.datetime.fromisoformat(stored) in {dt.datetime.fromisoformat(at) for at in times}
+
+    run_rounds(server, scenario)
+
+
+def test_concurrent_finishes_never_store_an_end_before_the_start(server: Server) -> None:
+    async def scenario(http: httpx.AsyncClient) -> None:
+        run_id = await new_run(http)
+        # Every other finish ends a minute before the run started; the early ones go out first.
+        offsets = [(-1 if i % 2 == 0 else 1) * (1 + i) for i in range(INGESTS)]
+        times = [(BASE + dt.timedelta(minutes=offset)).isoformat() for offset in offsets]
+        answers = await asyncio.gather(
+            *(http.post(f"/api/test-runs/{run_id}/finish", json={"ended_at": at}) for at in times)
+        )
+        early = [r for r, offset in zip(answers, offsets, strict=True) if offset < 0]
+        valid = [r for r, offset in zip(answers, offsets, strict=True) if offset > 0]
+        assert {r.status_code for r in early} == {400}, [r.text for r in early]
+        assert all(r.json()["extra"][0]["field"] == "ended_at" for r in early)
+        assert {r.status_code for r in valid} == {200}, [r.text for r in valid]
+        stored = (await http.get(f"/api/test-runs/{run_id}")).json()["ended_at"]
+        assert {r.json()["ended_at"] for r in valid} == {stored}
+        assert dt.datetime.fromisoformat(stored) > BASE, f"an end before the start was stored: {stored}"
 
     run_rounds(server, scenario)

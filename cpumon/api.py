@@ -80,6 +80,7 @@ class ApiClient:
         self._password = password
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
+        self.logged_in = False  # a login succeeded: a later refusal means the password changed, not a typo
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
@@ -94,6 +95,7 @@ class ApiClient:
         """Start a session (the cookie stays in the client). `time_limit` bounds the whole request."""
         payload = {"username": self.username, "password": self._password.get_secret_value()}
         await self._request("POST", "/api/auth/login", json=payload, time_limit=time_limit)
+        self.logged_in = True
 
     async def create_run(
         self, *, name: str, hostname: str, interval_s: float, threshold_percent: float, started_at: dt.datetime
@@ -117,6 +119,25 @@ class ApiClient:
             )
         except (KeyError, TypeError, ValueError):
             raise ApiRejectedError("the API answered POST /api/test-runs with an unexpected body") from None
+
+    async def find_run(self, *, name: str, hostname: str, started_at: dt.datetime) -> str | None:
+        """The id of the caller's run with this name, host and start, if the API has one.
+
+        Asked before creating a run again after an attempt whose answer was lost: the API may have
+        created it, and a second one would be an empty duplicate.
+        """
+        query = str(httpx.QueryParams({"name": name, "limit": 500}))
+        body = await self._request("GET", f"/api/test-runs?{query}", json=None)
+        try:
+            for item in body["items"]:
+                when = dt.datetime.fromisoformat(str(item["started_at"]))
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=dt.UTC)
+                if item["name"] == name and item.get("hostname") == hostname and when == started_at:
+                    return str(item["id"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiRejectedError("the API answered GET /api/test-runs with an unexpected body") from None
+        return None
 
     async def post_samples(self, run_id: str, samples: Sequence[Sample]) -> StoredCounts:
         body = await self._request(

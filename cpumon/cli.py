@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"The password comes from {env_var('password')}, the config file's `password`, "
         "or a prompt on a terminal; it is never a flag. "
         "Exit codes: 0 done, 1 unexpected error, 2 bad settings, 3 login refused, "
-        "4 API not reachable at start, 5 time above threshold exceeded --max-above, "
+        "4 API not reachable at start (with --require-api), 5 time above threshold exceeded --max-above, "
         "130 stopped before the run started.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -67,10 +67,13 @@ class Display:
         self._state = "recording"
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, *, run_id: str, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
+    def start(self, *, run_id: str | None, run_name: str, api_url: str, interval: float, started_mono: float) -> None:
+        """The opening lines; `run_id` None: the API has not created the run yet (a line says when it does)."""
         self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
         watching = "the hottest core" if self.threshold_on is ThresholdOn.CORE else "the total"
-        if self.interactive:  # the id on a line of its own, to fit 80 columns
+        if run_id is None:
+            self.line(Text.assemble("recording run ", (run_name, "bold"), " (not created at the API yet)"))
+        elif self.interactive:  # the id on a line of its own, to fit 80 columns
             self.line(Text.assemble("recording run ", (run_name, "bold")))
             self.line(Text(f"run id {run_id}", style="dim"))
         else:  # one line a log reader can grep: name and id together

@@ -2,11 +2,14 @@
 
 The flow, and why it is in this order:
 
-1. Log in with the connect timeout as the whole budget, so a wrong URL fails fast (exit 4)
-   and wrong credentials fail before anything is recorded (exit 3).
+1. Log in with the connect timeout as the whole budget. Wrong credentials fail before
+   anything is recorded (exit 3). An API that does not answer is not a reason to miss the
+   start of a load test: cpumon records anyway and the uploader logs in and creates the
+   run once the API answers (wrong credentials then end cpumon with exit 3, the samples
+   kept in the spool); `--require-api` exits 4 instead.
 2. Pick up runs an earlier start left in the spool; the uploader delivers them first.
-3. Prime psutil, create the run, then sample on the monotonic schedule while the
-   uploader works in the background.
+3. Prime psutil, create the run (or note what creates it later), then sample on the
+   monotonic schedule while the uploader works in the background.
 4. On Ctrl-C or SIGTERM: stop sampling, give the uploader `flush_timeout` seconds (a
    second Ctrl-C cuts that short), then finish the run if all its samples are stored,
    else keep the rest and the end time in the spool for the next start.
@@ -29,24 +32,18 @@ from typing import TypeVar
 import httpx
 from pydantic import SecretStr
 
-from cpumon.api import (
-    ApiClient,
-    ApiError,
-    ApiTransientError,
-    ApiUnauthorizedError,
-    RunCreated,
-)
+from cpumon.api import ApiClient, ApiError, ApiTransientError, ApiUnauthorizedError
 from cpumon.clock import RunClock
 from cpumon.display import Display, Progress
-from cpumon.errors import ApiUnavailableError, CpumonError, ExitCode
-from cpumon.login import log_in
+from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, ExitCode
+from cpumon.login import login_failure
 from cpumon.outbox import Outbox
 from cpumon.recovery import recoverable_runs
-from cpumon.report import ReportFigures, build_report
+from cpumon.report import ReportFigures, build_report, plural
 from cpumon.sampler import CpuSampler
 from cpumon.schedule import TickSchedule
 from cpumon.settings import AgentSettings
-from cpumon.spool import RunMeta, Spool
+from cpumon.spool import NewRun, RunMeta, Spool, local_run_id
 from cpumon.stats import RunStats
 from cpumon.threshold import ThresholdTracker, watched_percent
 from cpumon.uploader import Uploader
@@ -116,6 +113,7 @@ class Monitor:
             transport=transport,
         )
         self.signals = StopSignals()
+        self.away: str | None = None  # why the API did not answer at start (recording goes on without it)
 
     async def run(self) -> ReportFigures:
         self.signals.install()
@@ -127,7 +125,7 @@ class Monitor:
 
     async def _run(self) -> ReportFigures:
         settings = self.settings
-        await self._unless_stopped(self._login())
+        online = await self._unless_stopped(self._login())
         spool = Spool(settings.spool_dir)
         recovered = recoverable_runs(
             spool,
@@ -142,24 +140,16 @@ class Monitor:
         start_mono = clock.now()
         started_at = clock.utc_at(start_mono)
         name = settings.run_name or default_run_name(self.hostname, started_at)
-        run = await self._unless_stopped(self._create_run(name, started_at))
-
-        meta = RunMeta(
-            run_id=run.id,
-            api_url=settings.api_url,
-            username=self.username,
-            name=run.name,
-            started_at=started_at,
-            ended_at=None,
-        )
+        meta = await self._unless_stopped(self._start_run(name, started_at, online=online))
         outbox = Outbox(
             meta=meta,
-            spool=spool.run(run.id),
+            spool=spool.run(meta.run_id),
             batch_size=settings.batch_size,
             queue_size=settings.queue_size,
             notices=self.display,
             # During an outage at most one flush interval of samples waits in memory only.
             crash_window=max(1, min(settings.batch_size, math.ceil(settings.flush_interval / settings.interval))),
+            uploads_failing=meta.api_id is None,
         )
         uploader = Uploader(
             self.api,
@@ -168,18 +158,25 @@ class Monitor:
             recovered=recovered,
             flush_interval=settings.flush_interval,
             retry_max_delay=settings.retry_max_delay,
+            api_answered=meta.api_id is not None,
         )
         stats = RunStats(threshold=settings.threshold, on=settings.threshold_on)
         tracker = ThresholdTracker(settings.threshold, hysteresis=settings.alert_hysteresis)
 
         self.display.start(
-            run_id=run.id,
-            run_name=run.name,
+            run_id=meta.api_id,
+            run_name=meta.name,
             api_url=settings.api_url,
             interval=settings.interval,
             started_mono=start_mono,
         )
+        if self.away is not None:
+            self.display.warn(
+                f"the API does not answer ({self.away}): recording anyway; the run is created there "
+                "as soon as it does (--require-api exits instead)"
+            )
         upload_task = asyncio.create_task(uploader.run(), name="cpumon-uploader")
+        upload_task.add_done_callback(self._stop_if_refused)
         try:
             await self._sample_until_stopped(clock, start_mono, outbox, uploader, stats, tracker)
             ended_at = clock.utc_now()
@@ -188,25 +185,10 @@ class Monitor:
         finally:
             upload_task.cancel()
             (outcome,) = await asyncio.gather(upload_task, return_exceptions=True)
-        if isinstance(outcome, Exception):
-            # A bug, not an API failure (those are retried): keep the samples rather than lose them.
-            log.error("uploader failed", exc_info=outcome)
-            self.display.warn(f"uploads stopped by an internal error ({type(outcome).__name__}: {outcome})")
-
-        finished = False
-        kept = 0
-        ended_meta = dataclasses.replace(meta, ended_at=ended_at)
-        if outbox.is_empty() and uploader.rejected is None:
-            finished = await self._finish(run.id, ended_at)
-        if not finished:
-            kept = self._keep_for_later(outbox, ended_meta, rejected=uploader.rejected is not None)
-        elif outbox.spool.exists():
-            outbox.spool.unlock()
-            outbox.spool.remove()  # segments spilled during an outage, all delivered since
-
+        finished, kept = await self._end(outbox, uploader, ended_at, outcome)
         return build_report(
-            run_id=run.id,
-            run_name=run.name,
+            run_id=outbox.meta.api_id or "not created (the API did not answer)",
+            run_name=outbox.meta.name,
             started_at=started_at,
             ended_at=ended_at,
             stats=stats,
@@ -218,14 +200,60 @@ class Monitor:
             max_above_s=settings.max_above,
         )
 
-    # -- steps ----------------------------------------------------------------------------
-    async def _login(self) -> None:
-        await log_in(self.api)
+    async def _end(
+        self, outbox: Outbox, uploader: Uploader, ended_at: dt.datetime, outcome: BaseException | None
+    ) -> tuple[bool, int]:
+        """Finish the run if the API has all of it, else keep the rest: (finished, samples kept)."""
+        refused = outcome if isinstance(outcome, AuthenticationError) else None
+        if isinstance(outcome, Exception) and refused is None:
+            # A bug, not an API failure (those are retried): keep the samples rather than lose them.
+            log.error("uploader failed", exc_info=outcome)
+            self.display.warn(f"uploads stopped by an internal error ({type(outcome).__name__}: {outcome})")
+        finished = False
+        kept = 0
+        api_id = outbox.meta.api_id
+        if api_id is not None and outbox.is_empty() and uploader.rejected is None and refused is None:
+            finished = await self._finish(api_id, ended_at)
+        if not finished:
+            ended_meta = dataclasses.replace(outbox.meta, ended_at=ended_at)
+            kept = self._keep_for_later(outbox, ended_meta, rejected=uploader.rejected is not None)
+        elif outbox.spool.exists():
+            outbox.spool.unlock()
+            outbox.spool.remove()  # segments spilled during an outage, all delivered since
+        if refused is not None:
+            self.display.close()
+            raise AuthenticationError(
+                f"{refused.message}; the {plural(kept, 'sample')} recorded are kept in {outbox.spool.path}"
+            )
+        return finished, kept
 
-    async def _create_run(self, name: str, started_at: dt.datetime) -> RunCreated:
-        settings = self.settings
+    def _stop_if_refused(self, task: asyncio.Task[None]) -> None:
+        # Wrong credentials met once an API that was away answers: stop as Ctrl-C would.
+        if not task.cancelled() and isinstance(task.exception(), AuthenticationError):
+            self.signals.stop.set()
+
+    # -- steps ----------------------------------------------------------------------------
+    async def _login(self) -> bool:
+        """Log in; False if the API does not answer and cpumon may record without it (`self.away` says why)."""
         try:
-            return await self.api.create_run(
+            await self.api.login(time_limit=self.api.connect_timeout)
+        except ApiError as exc:
+            waiting_helps = isinstance(exc, ApiTransientError) and exc.status_code != 429
+            if waiting_helps and not self.settings.require_api:
+                self.away = exc.message
+                return False
+            raise login_failure(self.api.base_url, self.api.username, exc) from None
+        return True
+
+    async def _start_run(self, name: str, started_at: dt.datetime, *, online: bool) -> RunMeta:
+        """The run's metadata: created at the API now if it answers, else with what creates it later."""
+        settings = self.settings
+        new = NewRun(hostname=self.hostname, interval_s=settings.interval, threshold_percent=settings.threshold)
+        pending = RunMeta(local_run_id(), settings.api_url, self.username, name, started_at, None, create=new)
+        if not online:
+            return pending
+        try:
+            run = await self.api.create_run(
                 name=name,
                 hostname=self.hostname,
                 interval_s=settings.interval,
@@ -233,12 +261,17 @@ class Monitor:
                 started_at=started_at,
             )
         except ApiTransientError as exc:
-            raise ApiUnavailableError(
-                f"the API at {settings.api_url} could not start a run ({exc.message}): try again later"
-            ) from None
+            if settings.require_api:
+                raise ApiUnavailableError(
+                    f"the API at {settings.api_url} could not start a run ({exc.message}): try again later"
+                ) from None
+            # The uploader looks the run up before creating it, in case this attempt did create it.
+            self.away = exc.message
+            return pending
         except ApiError as exc:
             # Logged in, yet the run was refused: a server/agent mismatch rather than an outage.
             raise CpumonError(f"the API at {settings.api_url} refused to start a run ({exc.message})") from None
+        return RunMeta(run.id, settings.api_url, self.username, run.name, started_at, None)
 
     async def _sample_until_stopped(
         self,

@@ -9,6 +9,7 @@ sample keeps its seq, a retry of a batch the server had in fact stored is skippe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import deque
 from dataclasses import dataclass, field
@@ -83,6 +84,18 @@ class Outbox:
 
     def is_empty(self) -> bool:
         return self.in_flight is None and not self.segments and not self.memory
+
+    def created(self, api_id: str) -> OSError | None:
+        """The API created the run as `api_id`: batches go there, and the spool says so (else the error)."""
+        self.meta = dataclasses.replace(self.meta, create=None, created_as=api_id)
+        if not self._spool_ready:
+            return None
+        try:
+            self.spool.write_meta(self.meta)
+        except OSError as exc:
+            # The next start finds the run by its name, host and start instead of creating it twice.
+            return exc
+        return None
 
     # -- flow -----------------------------------------------------------------------------
     def add(self, sample: Sample) -> None:

@@ -100,6 +100,10 @@ class AgentSettings(BaseSettings):
     request_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for an API answer")
     retry_max_delay: float = Field(default=30.0, gt=0, description="longest wait between upload retries")
     spool_dir: Path = Field(default_factory=default_spool_dir, description="where unsent samples are kept on disk")
+    require_api: bool = Field(
+        default=False,
+        description="exit (code 4) when the API does not answer at start, instead of recording until it does",
+    )
 
     @field_validator("api_url")
     @classmethod

@@ -26,7 +26,10 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +56,34 @@ class SpoolCorruptionError(Exception):
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """What creating a run at the API takes beyond its name and start: kept while the API has not answered."""
+
+    hostname: str
+    interval_s: float
+    threshold_percent: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hostname": self.hostname, "interval_s": self.interval_s, "threshold_percent": self.threshold_percent}
+
+    @classmethod
+    def from_json(cls, body: Any) -> NewRun:
+        if not isinstance(body, dict):
+            raise ValueError("the run to create must be an object")
+        try:
+            return cls(_text(body["hostname"]), _number(body["interval_s"]), _number(body["threshold_percent"]))
+        except KeyError as exc:
+            raise ValueError(f"missing {exc.args[0]!r}") from None
+
+
+@dataclass(frozen=True)
 class RunMeta:
-    """What the next start needs to deliver a run's samples and finish it."""
+    """What the next start needs to deliver a run's samples and finish it.
+
+    `run_id` names the run's spool directory. For a run started while the API answered it is the
+    API's id; a run started while the API was away gets a local id, `create` holds what creating it
+    at the API takes, and once created `created_as` holds the API's id.
+    """
 
     run_id: str
     api_url: str
@@ -62,9 +91,18 @@ class RunMeta:
     name: str
     started_at: dt.datetime
     ended_at: dt.datetime | None  # None while the run is being recorded (or its agent died)
+    create: NewRun | None = None  # not created at the API yet
+    created_as: str | None = None  # the API's id of a run that was recorded before the API answered
+
+    @property
+    def api_id(self) -> str | None:
+        """The run's id at the API; None while it has not been created there."""
+        if self.create is not None:
+            return None
+        return self.created_as or self.run_id
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "run_id": self.run_id,
             "api_url": self.api_url,
             "username": self.username,
@@ -72,6 +110,12 @@ class RunMeta:
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }
+        # Written only when set, so files of runs created at start stay readable by older agents.
+        if self.create is not None:
+            body["create"] = self.create.to_json()
+        if self.created_as is not None:
+            body["created_as"] = self.created_as
+        return body
 
     @classmethod
     def from_json(cls, body: Any) -> RunMeta:
@@ -79,6 +123,8 @@ class RunMeta:
             raise ValueError("run metadata must be an object")
         try:
             ended = body["ended_at"]
+            create = body.get("create")
+            created_as = body.get("created_as")
             meta = cls(
                 run_id=_text(body["run_id"]),
                 api_url=_text(body["api_url"]),
@@ -86,12 +132,21 @@ class RunMeta:
                 name=_text(body["name"]),
                 started_at=_aware(body["started_at"]),
                 ended_at=None if ended is None else _aware(ended),
+                create=None if create is None else NewRun.from_json(create),
+                created_as=None if created_as is None else _text(created_as),
             )
         except KeyError as exc:
             raise ValueError(f"missing {exc.args[0]!r}") from None
-        if not _RUN_ID_RE.match(meta.run_id):
-            raise ValueError(f"bad run id {meta.run_id!r}")
+        for run_id in (meta.run_id, meta.created_as):
+            if run_id is not None and not _RUN_ID_RE.match(run_id):
+                raise ValueError(f"bad run id {run_id!r}")
         return meta
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def _text(value: Any) -> str:
@@ -317,6 +372,18 @@ class RunSpool:
     def remove(self) -> None:
         """Delete the run's directory: everything in it has been delivered."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def local_run_id(now_ns: int | None = None) -> str:
+    """A UUIDv7 made here, for the spool of a run the API has not created yet.
+
+    Time-ordered like the API's ids, so `Spool.run_dirs` keeps delivering the oldest run first.
+    """
+    millis = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    value = (millis & (2**48 - 1)) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
 
 
 def free_name(path: Path) -> Path:

@@ -1,10 +1,13 @@
 """The background task that moves samples from outboxes to the API.
 
-Runs left in the spool by an earlier start go first (their samples, then their finish),
-then the current run's samples, in batches: a full batch at once, otherwise every flush
-interval. Connection errors, timeouts, 5xx and 429 are retried with backoff, forever,
-while sampling goes on; a 401 gets one new login; any other refusal of a batch stops the
-uploads of that run, whose samples are then kept on disk. Sampling never waits for this.
+Runs left in the spool by an earlier start go first (created at the API if they were
+recorded while it was away, then their samples, then their finish), then the current
+run (created first if the API did not answer at start), its samples in batches: a full
+batch at once, otherwise every flush interval. Connection errors, timeouts, 5xx and 429
+are retried with backoff, forever, while sampling goes on; a 401 gets one new login
+(refused before any login of this process worked, the credentials are wrong:
+`AuthenticationError`); any other refusal of a batch stops the uploads of that run, whose
+samples are then kept on disk. Sampling never waits for this.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TypeVar
 from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
 from cpumon.backoff import retry_delay
 from cpumon.batching import next_upload_at
+from cpumon.login import login_failure
 from cpumon.notices import Notices
 from cpumon.outbox import Batch, Outbox
 from cpumon.report import plural
@@ -42,6 +46,7 @@ class Uploader:
         retry_max_delay: float,
         monotonic: Callable[[], float] = time.monotonic,
         random_fraction: Callable[[], float] = random.random,
+        api_answered: bool = True,
     ) -> None:
         self.api = api
         self.current = current
@@ -56,7 +61,11 @@ class Uploader:
         self.draining = False
         self.drained = asyncio.Event()  # set once draining and nothing of the current run is left to send
         self.rejected: str | None = None  # why the API refused the current run's samples
-        self.failures = 0  # consecutive failed attempts (0 while the API answers)
+        # Consecutive failed attempts (0 while the API answers). The start's own failed login counts:
+        # it was said in one line, and the first upload failure need not say it again.
+        self.failures = 0 if api_answered else 1
+        # False when the API did not answer the start's login: until a login works, a refusal means wrong credentials.
+        self.credentials_checked = api_answered
 
     @property
     def failing(self) -> bool:
@@ -84,6 +93,15 @@ class Uploader:
                     self.notices.warn(f"could not update the spool for run {old.meta.run_id}: {exc}")
                 continue
             outbox = self.current
+            if outbox.meta.api_id is None and self.rejected is None:
+                try:
+                    await self._create(outbox)
+                except ApiRejectedError as exc:
+                    self.rejected = exc.message
+                    self.notices.warn(
+                        f"the API refused to create this run ({exc.message}); its samples will be kept on disk"
+                    )
+                continue
             now = self._monotonic()
             due = None
             if self.rejected is None:
@@ -121,12 +139,56 @@ class Uploader:
                 )
 
     async def _send(self, outbox: Outbox, batch: Batch) -> None:
-        run_id = outbox.meta.run_id
+        run_id = outbox.meta.api_id
+        if run_id is None:
+            raise ValueError("samples of a run the API has not created yet")  # _create comes first
         counts = await self._with_retries(
             lambda: self.api.post_samples(run_id, batch.samples), on_retry=outbox.persist_in_flight
         )
         outbox.acknowledge(batch)
         log.debug("run %s: %d stored, %d already there", run_id, counts.inserted, counts.duplicates)
+
+    async def _create(self, outbox: Outbox) -> None:
+        """Create at the API the run `outbox` recorded while the API was away.
+
+        Each attempt looks the run up first (by name, host and start): an earlier attempt, of this
+        process or of one that stopped before writing down the id, may have created it with its
+        answer lost, and a second run would be an empty duplicate. One GET, once per such run.
+        """
+        meta, new = outbox.meta, outbox.meta.create
+        if new is None:
+            return
+
+        async def attempt() -> str:
+            if not self.api.logged_in:
+                await self._first_login()
+            found = await self.api.find_run(name=meta.name, hostname=new.hostname, started_at=meta.started_at)
+            if found is not None:
+                return found
+            created = await self.api.create_run(
+                name=meta.name,
+                hostname=new.hostname,
+                interval_s=new.interval_s,
+                threshold_percent=new.threshold_percent,
+                started_at=meta.started_at,
+            )
+            return created.id
+
+        api_id = await self._with_retries(attempt)
+        error = outbox.created(api_id)
+        if error is not None:
+            self.notices.warn(f"could not note the new run's id in the spool {outbox.spool.path}: {error}")
+        waiting = f"; {plural(outbox.pending, 'sample')} recorded meanwhile follow" if outbox.pending else ""
+        self.notices.info(f"created run {meta.name} ({api_id}) at {self.api.base_url}{waiting}")
+
+    async def _first_login(self) -> None:
+        """The login the start could not make: refused, the credentials are wrong (unless they worked before)."""
+        try:
+            await self.api.login()
+        except ApiUnauthorizedError as exc:
+            if self.credentials_checked:
+                raise
+            raise login_failure(self.api.base_url, self.api.username, exc) from None
 
     async def _deliver_recovered(self, outbox: Outbox) -> None:
         meta = outbox.meta
@@ -137,11 +199,13 @@ class Uploader:
         # last spooled sample; with none, nothing tells when it ended, so it is left open.
         ended_at: dt.datetime | None = meta.ended_at
         try:
+            await self._create(outbox)
+            api_id = outbox.meta.api_id or meta.run_id
             while (batch := outbox.next_batch()) is not None:
                 await self._send(outbox, batch)
             ended_at = ended_at or outbox.last_stored_at
             if ended_at is not None:
-                await self._with_retries(lambda: self.api.finish_run(meta.run_id, ended_at))
+                await self._with_retries(lambda: self.api.finish_run(api_id, ended_at))
         except ApiRejectedError as exc:
             where = outbox.spool.move_to_rejected()
             self.notices.warn(f"the API refused run {meta.run_id} ({exc.message}); its samples are kept in {where}")
@@ -149,9 +213,10 @@ class Uploader:
         finally:
             outbox.spool.unlock()
         outbox.spool.remove()
+        meta = outbox.meta
         finished = f", finished at {_utc_text(ended_at)}" if ended_at else ", left open (its end time is unknown)"
         self.notices.info(
-            f"run {meta.run_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered{finished}"
+            f"run {meta.api_id} ({meta.name}) completed: {plural(outbox.stored, 'kept sample')} delivered{finished}"
         )
 
     async def _with_retries(
@@ -173,7 +238,10 @@ class Uploader:
                         await self.api.login()
                         log.debug("session expired; logged in again")
                         continue
-                    except ApiUnauthorizedError:
+                    except ApiUnauthorizedError as login_exc:
+                        if not self.credentials_checked and not self.api.logged_in:
+                            # The first answer of an API that was away at start: wrong credentials end cpumon.
+                            raise login_failure(self.api.base_url, self.api.username, login_exc) from None
                         self._failed("the API no longer accepts the username and password")
                     except ApiTransientError as login_exc:
                         retry_after = login_exc.retry_after

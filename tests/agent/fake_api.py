@@ -17,7 +17,7 @@ import httpx
 #   "503"             answer 503 without doing anything
 #   "down"            no connection (httpx.ConnectError)
 #   "401"             answer 401 (session expired)
-#   "stored-then-503" store the samples, then answer 503 as if the answer was lost
+#   "stored-then-503" store the samples (or create the run), then answer 503 as if the answer was lost
 Fault = str
 
 
@@ -54,9 +54,15 @@ class FakeApi:
             if body["password"] != self.password:
                 return httpx.Response(401, json={"status_code": 401, "detail": "invalid username or password"})
             return httpx.Response(200, json={"id": 1, "username": body["username"]})
+        if path == "/api/test-runs" and request.method == "GET":
+            name = request.url.params.get("name", "")
+            items = [run for run in reversed(self.runs_created) if name.lower() in run["name"].lower()]
+            return httpx.Response(200, json={"items": items, "total": len(items)})
         if path == "/api/test-runs":
             run = {**body, "id": f"01a30000-0000-7000-8000-{len(self.runs_created):012d}", "ended_at": None}
             self.runs_created.append(run)
+            if fault == "stored-then-503":
+                return httpx.Response(503, json={"status_code": 503, "detail": "lost answer"})
             return httpx.Response(201, json=run)
         if path.endswith("/cpu-usage"):
             run_id = path.split("/")[3]

@@ -158,10 +158,10 @@ async def test_wrong_password_is_an_authentication_error(tmp_path: Path) -> None
         await monitor.run()
 
 
-async def test_no_api_is_unavailable(tmp_path: Path) -> None:
+async def test_no_api_is_unavailable_with_require_api(tmp_path: Path) -> None:
     api = FakeApi()
     api.faults.extend(["down"])
-    monitor, _ = make_monitor(api, tmp_path, ScriptedSampler([1.0]))
+    monitor, _ = make_monitor(api, tmp_path, ScriptedSampler([1.0]), require_api="true")
     with pytest.raises(ApiUnavailableError, match=r"cannot connect to http://api\.test"):
         await monitor.run()
 
@@ -189,3 +189,75 @@ async def test_duration_stops_by_itself_and_the_breakdown_reaches_the_api(tmp_pa
     assert (first["user_percent"], first["max_core_percent"]) == (7.5, 40.0)
     assert figures.max_core_percent == (100.0 if figures.samples_taken > 1 else 40.0)
     assert figures.threshold_on == "core"
+
+
+async def test_a_run_started_while_the_api_is_down_is_created_and_complete_once_it_answers(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.faults.extend(["down"] * 4)  # the start's login, then the uploader's first attempts
+    sampler = ScriptedSampler([30.0, 70.0])
+    monitor, out = make_monitor(api, tmp_path, sampler, queue_size="4", batch_size="3", flush_timeout="5")
+    figures = await run_until(monitor, sampler, 30)
+    assert len(api.runs_created) == 1
+    run_id = api.runs_created[0]["id"]
+    assert figures.run_id == run_id
+    assert figures.finished
+    assert api.seqs(run_id) == list(range(figures.samples_taken))
+    assert api.runs_created[0]["hostname"] == "testhost"
+    text = out.getvalue()
+    assert "(not created at the API yet)" in text
+    assert len([line for line in text.splitlines() if "does not answer" in line and "recording anyway" in line]) == 1
+    assert f"created run {api.runs_created[0]['name']} ({run_id})" in text
+    assert list(Spool(tmp_path).run_dirs()) == []
+
+
+async def test_a_lost_answer_to_the_creation_does_not_create_a_second_run(tmp_path: Path) -> None:
+    api = FakeApi()
+    # Login down; then the uploader's lookup (nothing), a creation whose answer is lost, a lookup that finds it.
+    api.faults.extend(["down", "ok", "stored-then-503"])
+    sampler = ScriptedSampler([30.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, flush_timeout="5")
+    figures = await run_until(monitor, sampler, 10)
+    assert len(api.runs_created) == 1
+    assert figures.finished
+    assert api.seqs(figures.run_id) == list(range(figures.samples_taken))
+
+
+async def test_a_run_recorded_while_the_api_stayed_down_is_created_by_the_next_start(tmp_path: Path) -> None:
+    api = FakeApi(failing_suffixes={"/login", "/api/test-runs"})
+    sampler = ScriptedSampler([10.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, batch_size="2")
+    figures = await run_until(monitor, sampler, 5)
+    assert not figures.finished
+    assert figures.samples_kept == figures.samples_taken
+    (spooled,) = Spool(tmp_path).run_dirs()
+    meta = spooled.read_meta()
+    assert meta.create is not None
+    assert meta.create.hostname == "testhost"
+    assert meta.api_id is None
+    assert meta.ended_at == figures.ended_at
+
+    api.failing_suffixes.clear()
+    sampler = ScriptedSampler([10.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, run_name="second")  # the default name may be the same
+    await run_until(monitor, sampler, 3)
+    (old_run,) = [run for run in api.runs_created if run["name"] == meta.name]
+    assert old_run["started_at"] == meta.started_at.isoformat()
+    assert api.seqs(old_run["id"]) == list(range(figures.samples_taken))
+    assert api.finished[old_run["id"]] == figures.ended_at.isoformat()
+    assert len(api.runs_created) == 2  # the old run once, and this start's own
+    assert list(Spool(tmp_path).run_dirs()) == []
+
+
+async def test_wrong_credentials_met_once_the_api_answers_end_with_exit_3_and_keep_the_samples(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.faults.extend(["down"])
+    sampler = ScriptedSampler([10.0])
+    monitor, _ = make_monitor(api, tmp_path, sampler, password="wrong")
+    task = asyncio.create_task(monitor.run())
+    with pytest.raises(AuthenticationError, match="refused the username and password") as caught:
+        await asyncio.wait_for(task, 10)
+    assert "kept in" in caught.value.message
+    assert api.runs_created == []
+    (spooled,) = Spool(tmp_path).run_dirs()
+    kept = [s.seq for path in spooled.segments() for s in spooled.read_segment(path)]
+    assert kept == list(range(sampler.taken))

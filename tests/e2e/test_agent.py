@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -173,12 +174,43 @@ def test_wrong_password_exits_3_with_one_line(
     assert agent.stdout == ""
 
 
-def test_unreachable_api_exits_4_with_one_line(start_agent: StartAgent, tmp_path: Path) -> None:
+def test_unreachable_api_exits_4_with_one_line_with_require_api(start_agent: StartAgent, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    agent = start_agent(agent_env(url, tmp_path / "spool"))
+    agent = start_agent(agent_env(url, tmp_path / "spool", CPUMON_REQUIRE_API="true"))
     assert agent.wait_exit() == 4
     lines = agent.stderr.splitlines()
     assert len(lines) == 1
     assert url in lines[0]
     assert "CPUMON_API_URL" in lines[0]
     assert agent.stdout == ""
+
+
+def test_started_while_the_api_is_down_the_run_is_complete_once_it_is_up(
+    server_database: Path, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    database = tmp_path / "server" / "cpumon.db"
+    database.parent.mkdir()
+    shutil.copyfile(server_database, database)
+    server = ServerProcess(database=database, log_path=tmp_path / "server" / "server.log")  # a free port, not started
+    spool_dir = tmp_path / "spool"
+    agent = start_agent(agent_env(server.url, spool_dir, CPUMON_RUN_NAME="started offline", CPUMON_QUEUE_SIZE="20"))
+    try:
+        agent.wait_output(r"recording run started offline \(not created at the API yet\)")
+        away = rf"WARNING  the API does not answer \(cannot connect to {re.escape(server.url)}.*recording anyway"
+        agent.wait_output(away)
+        # Samples pile up past the memory queue: some wait on disk before the API is there.
+        wait_for(lambda: any(spool_dir.glob("*/seg-*.json")), within=60, what="samples spilled to the spool")
+        server.start()
+        run_id = agent.wait_output(r"created run started offline \(([0-9a-f-]{36})\)").group(1)
+        api = server.client()
+        wait_for(lambda: api.stored_count(run_id) >= 60, within=60, what="60 stored samples")
+        agent.interrupt()
+        assert agent.wait_exit() == 0, agent.stderr
+        run = api.run(run_id)
+        assert_report_agrees(agent.report(), run, api.samples(run_id))
+        assert agent.report()["Run"] == run_id
+        assert run["name"] == "started offline"
+        assert agent.stdout.count("recording anyway") == 1
+        assert list(Spool(spool_dir).run_dirs()) == []
+    finally:
+        server.close()

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import tests.e2e.conftest as e2e
@@ -98,6 +99,71 @@ def recording(cpumon_server: ServerProcess, start_agent: Any, tmp_path: Path) ->
     agent.wait_exit()
 
 
+class CountingProxy:
+    """A pass-through in front of the cpumon server that notes each request's method and path."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def logins(self) -> int:
+        with self._lock:
+            return sum(1 for method, path in self.requests if (method, path) == ("POST", "/api/auth/login"))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def forward(self) -> None:
+                with proxy._lock:
+                    proxy.requests.append((self.command, self.path.split("?")[0]))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                skipped = {"host", "content-length", "connection"}
+                headers = [(k, v) for k, v in self.headers.items() if k.lower() not in skipped]
+                answer = httpx.request(
+                    self.command, proxy.upstream + self.path, headers=headers, content=body, timeout=30.0
+                )
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.multi_items():
+                    if key.lower() not in {*skipped, "transfer-encoding", "content-encoding"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def do_GET(self) -> None:
+                self.forward()
+
+            def do_POST(self) -> None:  # the plugin only reads and logs in
+                self.forward()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the requests are kept in `proxy.requests`."""
+
+        return Forward
+
+    def __enter__(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def counting_proxy(recording: Recording) -> Iterator[CountingProxy]:
+    with CountingProxy(recording.server.url) as proxy:
+        yield proxy
+
+
 @dataclass
 class LocustRun:
     returncode: int
@@ -105,25 +171,13 @@ class LocustRun:
 
 
 def locust_command(target_url: str, server_url: str, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--host",
-        target_url,
-        "--users",
-        "2",
-        "--spawn-rate",
-        "2",
-        "--cpumon-url",
-        server_url,
-        "--cpumon-username",
-        USERNAME,
-        "--only-summary",
-        *args,
-    ]
+    return bare_locust_command(target_url, "--cpumon-url", server_url, "--cpumon-username", USERNAME, *args)
+
+
+def bare_locust_command(target_url: str, *args: str) -> list[str]:
+    """Locust with the test's locustfile and load, and no --cpumon-* option unless in `args`."""
+    load = ["--host", target_url, "--users", "2", "--spawn-rate", "2", "--only-summary"]
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *load, *args]
 
 
 def locust_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -139,4 +193,15 @@ def run_locust(command: list[str], env: dict[str, str], cwd: Path) -> LocustRun:
     return LocustRun(done.returncode, output)
 
 
-__all__ = ["LocustRun", "Recording", "free_port", "locust_command", "locust_env", "run_locust", "wait_for"]
+__all__ = [
+    "USERNAME",
+    "CountingProxy",
+    "LocustRun",
+    "Recording",
+    "bare_locust_command",
+    "free_port",
+    "locust_command",
+    "locust_env",
+    "run_locust",
+    "wait_for",
+]

@@ -46,7 +46,6 @@ def test_end_table_csv_and_html_report_agree_with_the_api(recording: Recording, 
     prefix, report = tmp_path / "result", tmp_path / "report.html"
     args = ["--headless", "--run-time", "3s", "--csv", str(prefix), "--html", str(report)]
     run = run_locust(locust_command(target, recording.server.url, *args), locust_env(tmp_path), tmp_path)
-    (tmp_path / "locust-output.txt").write_text(run.output)  # the README's example comes from here
     assert run.returncode == 0, run.output
 
     (row,) = [row for row in cpumon_rows(prefix) if row["host"] == recording.hostname]

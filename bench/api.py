@@ -16,6 +16,9 @@ from bench.loadgen import _SSL, ClientOutcome, ClientSpec
 from bench.servers import BENCH_PASSWORD, BENCH_USER, SESSION_COOKIE, BenchError
 
 SETUP_CONCURRENCY = 32
+#: The read-back is CSV exports by one user: no more at once than the server lets one user run
+#: (CPUMON_EXPORT_MAX_PER_USER, default 2 per worker), or the rest get 429.
+READ_BACK_CONCURRENCY = 2
 
 
 async def login(base_url: str) -> str:
@@ -94,7 +97,7 @@ class Tally:
 async def read_back(base_url: str, cookie: str, outcomes: Sequence[ClientOutcome]) -> Tally:
     """Read every run of `outcomes` back and compare with what the clients sent."""
     tally = Tally()
-    limiter = asyncio.Semaphore(SETUP_CONCURRENCY)
+    limiter = asyncio.Semaphore(READ_BACK_CONCURRENCY)
     async with httpx.AsyncClient(
         base_url=base_url, timeout=120, cookies={SESSION_COOKIE: cookie}, verify=_SSL
     ) as client:

@@ -15,7 +15,7 @@ from backend.auth.passwords import Passwords
 from backend.auth.schemas import CurrentUser, LoginRequest, UserRead
 from backend.auth.services import UserService
 from backend.auth.sessions import rotate_session_id
-from backend.auth.throttle import LoginThrottle
+from backend.auth.throttle import LoginThrottle, Refusal
 from backend.auth.usernames import username_key
 from backend.body import body_operation, read_body
 from backend.errors import DatabaseUnavailableException
@@ -38,6 +38,12 @@ def auth_dependencies(throttle: LoginThrottle, passwords: Passwords) -> dict[str
         "throttle": Provide(provide_throttle, sync_to_thread=False, use_cache=True),
         "passwords": Provide(provide_passwords, sync_to_thread=False, use_cache=True),
     }
+
+
+def _too_many(refusal: Refusal) -> TooManyRequestsException:
+    wait = int(refusal.wait_s)
+    reason = "too many logins at once" if refusal.in_flight else "too many failed logins"
+    return TooManyRequestsException(detail=f"{reason}: try again in {wait} s", headers={"Retry-After": str(wait)})
 
 
 class AuthController(Controller):
@@ -66,15 +72,18 @@ class AuthController(Controller):
         # The session middleware may have read the caller's old session on this request's connection.
         await hand_back(users_service.repository.session)
         limits = throttle.limits(username_key(data.username), request.client.host if request.client else "unknown")
-        wait = await throttle.reserve(limits)  # before the password is checked: a burst cannot outrun it
-        if wait is not None:
-            raise TooManyRequestsException(
-                detail=f"too many failed logins: try again in {wait} s", headers={"Retry-After": str(wait)}
-            )
-        user = await users_service.authenticate(data.username, data.password, passwords)
+        refusal = await throttle.reserve(limits)  # before the password is checked: a burst cannot outrun it
+        if refusal is not None:
+            raise _too_many(refusal)
+        try:
+            user = await users_service.authenticate(data.username, data.password, passwords)
+        except BaseException:  # no answer (an error, a cancelled request): the check's places go back
+            await throttle.abandoned(limits)
+            raise
         if user is None:
-            raise NotAuthorizedException(detail=BAD_CREDENTIALS)  # the reserved attempt stays counted
-        await throttle.succeeded(limits)
+            await throttle.failed(limits)  # counted until the window ends
+            raise NotAuthorizedException(detail=BAD_CREDENTIALS)
+        await throttle.succeeded(limits)  # a correct password uses up no limit
         rotate_session_id(request)
         request.set_session({SESSION_USER_ID: user.id, SESSION_USERNAME: user.username})
         return UserRead(id=user.id, username=user.username)

@@ -43,10 +43,13 @@ class SessionRecord(SessionModelMixin):
 
 
 class LoginAttempt(DefaultBase):
-    """Login attempts reserved in the current window, per username key or client address (hashed)."""
+    """Login counters of the current window, per username key or client address (hashed)."""
 
     __tablename__ = "login_attempts"
 
     key: Mapped[str] = mapped_column(AttemptKey, primary_key=True)
+    #: Failed password checks in the window.
     attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Password checks running now: each holds a place until its answer is known.
+    in_flight: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     window_ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True, nullable=False)

@@ -139,12 +139,10 @@ def _serve(settings: ServerSettings) -> int:
 
 def _migrate(settings: ServerSettings) -> int:
     from backend.errors import is_unavailable  # noqa: PLC0415
-    from backend.migrations import current_revision, upgrade  # noqa: PLC0415
+    from backend.migrations import upgrade  # noqa: PLC0415
 
     try:
-        before = current_revision(settings)
-        upgrade(settings)
-        after = current_revision(settings)
+        before, after = upgrade(settings)
     except Exception as exc:
         if is_unavailable(exc):
             raise database_problem(exc) from None

@@ -15,8 +15,10 @@ from advanced_alchemy.types import GUID
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, delete, func, insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeEngine
@@ -56,7 +58,8 @@ _lock = Table(
 
 @contextlib.asynccontextmanager
 async def migration_lock(engine: AsyncEngine, *, wait_s: float = LOCK_WAIT_S) -> AsyncIterator[None]:
-    """Hold the cluster-wide migration lock (MySQL/MariaDB; SQLite's own file lock serialises writers).
+    """Hold the cluster-wide migration lock (MySQL/MariaDB; on SQLite the migrating connection itself
+    holds the database's write lock for the whole migration: see `hold_sqlite_write_lock`).
 
     GET_LOCK() is not cluster-wide on Galera (it locks on one node), so the lock is a committed row:
     whoever inserts it first holds it; the others get a duplicate key (or, when their insert raced
@@ -94,6 +97,26 @@ async def _acquire(connection: AsyncConnection, holder: str, wait_s: float) -> N
         await asyncio.sleep(0.2)
 
 
+def hold_sqlite_write_lock(connection: Connection, wait_s: float = LOCK_WAIT_S) -> None:
+    """Take SQLite's write lock on the migrating connection until it commits (BEGIN IMMEDIATE).
+
+    SQLite runs DDL outside a transaction unless one is open: two migrators would each create the
+    tables and one would fail with "table already exists". Each wait is the driver's busy timeout.
+    """
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+        if not said:
+            logger.info("another process is migrating the database: waiting for it")
+            said = True
+
+
 def compare_type(
     context: MigrationContext,
     inspected_column: Column[Any],
@@ -114,29 +137,24 @@ def alembic_config(settings: ServerSettings) -> Config:
     return config
 
 
-def upgrade(settings: ServerSettings, revision: str = "head") -> None:
-    """Bring the database to `revision`."""
-    _outside_event_loop(lambda: command.upgrade(alembic_config(settings), revision))
+def head_revision() -> str:
+    """The latest revision in database/versions."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError("database/versions has no migration")
+    return head
 
 
-def current_revision(settings: ServerSettings) -> str | None:
-    """The database's schema revision; None for a database never migrated."""
-    from backend.db import create_engine  # noqa: PLC0415 - the engine's imports are only needed here
+def upgrade(settings: ServerSettings, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to `revision`; the revisions it was at before and after (None: no schema).
 
-    async def read() -> str | None:
-        engine = create_engine(settings)
-        try:
-            async with engine.connect() as connection:
-                revision: str | None = await connection.run_sync(
-                    lambda sync: MigrationContext.configure(sync).get_current_revision()
-                )
-                return revision
-        finally:
-            await engine.dispose()
-
-    found: list[str | None] = []
-    _outside_event_loop(lambda: found.append(asyncio.run(read())))
-    return found[0]
+    Both are read under the migration lock (in database/env.py), so of several migrators started at
+    once exactly one sees the revision it changed.
+    """
+    config = alembic_config(settings)
+    _outside_event_loop(lambda: command.upgrade(config, revision))
+    before, after = config.attributes["revisions"]
+    return before, after
 
 
 def downgrade(settings: ServerSettings, revision: str = "base") -> None:

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from backend.migrations import compare_type, include_object
+from backend.migrations import compare_type, hold_sqlite_write_lock, include_object
 from backend.models import metadata
 
 config = context.config
@@ -19,6 +19,7 @@ def _run(connection: Connection) -> None:
         # drop would cascade to every child row (users -> test_runs -> cpu_usage). Off for this
         # connection only, set before any transaction begins (inside one, SQLite ignores it).
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        hold_sqlite_write_lock(connection)
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -26,8 +27,13 @@ def _run(connection: Connection) -> None:
         compare_type=compare_type,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     )
+    migration = context.get_context()
+    # Read under the migration lock: read before it, every replica migrating at once would find the
+    # database empty (and say it created the schema) although only the first one did.
+    before = migration.get_current_revision()
     with context.begin_transaction():
         context.run_migrations()
+    config.attributes["revisions"] = (before, migration.get_current_revision())
 
 
 async def _run_online() -> None:

@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.migrations import head_revision
+from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
+
 SERVER = [sys.executable, "-m", "backend.cli"]
 
 
@@ -167,3 +170,31 @@ def test_forwarded_headers_are_ignored_without_trusted_proxies(served: str) -> N
         assert fail_logins_from(client, "203.0.113.1", ["u1", "u2"]) == [401, 401]
         # A forged header does not buy a fresh count: the connection's address is what counts.
         assert fail_logins_from(client, "198.51.100.7", ["u3"]) == [429]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mysql"])
+def test_concurrent_migrates_one_creates_the_others_find_it_current(
+    kind: str, env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    """Replicas starting together each run `migrate`: they take turns, and each says what it found."""
+    if kind == "mysql":
+        _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
+        url = mysql_database_url("concurrent_migrate")
+        request.addfinalizer(lambda: drop_mysql_database(url))
+        env = {**env, "CPUMON_DATABASE_URL": url}
+    migrators = [
+        subprocess.Popen([*SERVER, "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    said = []
+    for process in migrators:
+        out, err = process.communicate(timeout=180)
+        said.append((process.returncode, out, err))
+    assert [code for code, _, _ in said] == [0, 0, 0], said
+    outputs = sorted(out.strip() for _, out, _ in said)
+    head = head_revision()
+    assert outputs == [
+        f"cpumon-server: created the schema at revision {head}",
+        f"cpumon-server: database is at the latest migration (revision {head})",
+        f"cpumon-server: database is at the latest migration (revision {head})",
+    ], said

@@ -190,12 +190,12 @@ async def raw_read(database: Database, run_name: str) -> dict[str, Any]:
 
 
 async def _mysql_connection(database: Database, *, autocommit: bool) -> Any:
-    """A raw aiomysql connection to the benchmark database: the same driver as the server, no pool or ORM."""
-    import aiomysql  # noqa: PLC0415
+    """A raw asyncmy connection to the benchmark database: the same driver as the server, no pool or ORM."""
+    import asyncmy  # noqa: PLC0415
     from sqlalchemy.engine import make_url  # noqa: PLC0415
 
     url = make_url(database.url)
-    return await aiomysql.connect(
+    return await asyncmy.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 3306,
         user=url.username or "root",

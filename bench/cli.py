@@ -34,7 +34,7 @@ from bench.servers import (
 )
 
 ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5", "W7")
-DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/cpumon_bench"
+DEFAULT_MYSQL_URL = "mysql+asyncmy://root@127.0.0.1:3306/cpumon_bench"
 RESULTS = Path(__file__).parent / "results"
 W7_CLIENTS = 20  # the ingest load under the live pages: enough to load the server, the same with and without
 

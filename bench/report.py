@@ -145,7 +145,7 @@ def machine() -> dict[str, Any]:
         "uvicorn",
         "sqlalchemy",
         "advanced-alchemy",
-        "aiomysql",
+        "asyncmy",
         "aiosqlite",
         "httpx",
         "uvloop",

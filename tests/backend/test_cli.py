@@ -89,11 +89,12 @@ def test_bad_setting_is_one_line_and_exit_2(env: dict[str, str]) -> None:
 
 
 def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
-    url = "mysql+aiomysql://root@127.0.0.1:9/cpumon"
+    url = "mysql+asyncmy://root@127.0.0.1:9/cpumon"
     result = run(["migrate"], {**env, "CPUMON_DATABASE_URL": url, "CPUMON_DATABASE_CONNECT_TIMEOUT": "1"})
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "cpumon-server: cannot use the database: Can't connect to MySQL server on '127.0.0.1' (error 2003); "
+        "cpumon-server: cannot use the database: Can't connect to MySQL server on '127.0.0.1' "
+        "([Errno 111] Connect call failed ('127.0.0.1', 9)) (error 2003); "
         "check CPUMON_DATABASE_URL"
     )
     assert "Traceback" not in result.stderr

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pymysql  # type: ignore[import-untyped]
 import pytest
+from asyncmy.errors import OperationalError as AsyncmyOperationalError
 from litestar import Litestar
 from litestar.testing import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,7 +33,7 @@ Client = TestClient[Litestar]
 
 
 def mysql_error(number: int, message: str = "injected") -> DBAPIError:
-    return OperationalError("SELECT 1", {}, pymysql.err.OperationalError(number, message))
+    return OperationalError("SELECT 1", {}, AsyncmyOperationalError(number, message))
 
 
 def sqlite_error(code: int) -> DBAPIError:
@@ -163,10 +163,9 @@ class Injector:
         if self.raised >= self.times or not statement.lstrip().upper().startswith(self.prefix):
             return
         self.raised += 1
-        if self.kind == "mysql":
-            raise pymysql.err.OperationalError(self.number, f"injected error {self.number}")
-        # SQLite's DB-API error type, carrying the MySQL number (as MySQL drivers do in args[0]).
-        raise sqlite3.OperationalError(self.number, f"injected error {self.number}")
+        # The driver's own DB-API error type (so SQLAlchemy wraps it as it would a real one), carrying the
+        # MySQL number in args[0] as MySQL drivers do; on SQLite the same number in sqlite3's error.
+        raise conn.dialect.loaded_dbapi.OperationalError(self.number, f"injected error {self.number}")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def closed_port() -> int:
 
 def unreachable_mysql() -> ServerSettings:
     return ServerSettings(
-        database_url=f"mysql+aiomysql://cpumon:pw@127.0.0.1:{closed_port()}/cpumon",
+        database_url=f"mysql+asyncmy://cpumon:pw@127.0.0.1:{closed_port()}/cpumon",
         database_connect_timeout=1,
         bcrypt_rounds=4,
     )

@@ -70,7 +70,7 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"mysql+aiomysql://root@127.0.0.1:{self.port}/{DATABASE}"
+        return f"mysql+asyncmy://root@127.0.0.1:{self.port}/{DATABASE}"
 
     def write_config(self, cluster_address: str) -> None:
         base, ist, sst = self.galera_ports

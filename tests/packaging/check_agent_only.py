@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SERVER_PACKAGES = ("litestar", "sqlalchemy", "advanced_alchemy", "aiomysql", "aiosqlite", "alembic", "uvicorn", "redis")
+SERVER_PACKAGES = ("litestar", "sqlalchemy", "advanced_alchemy", "asyncmy", "aiosqlite", "alembic", "uvicorn", "redis")
 
 installed = [name for name in SERVER_PACKAGES if importlib.util.find_spec(name) is not None]
 if installed:

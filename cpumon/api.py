@@ -8,6 +8,7 @@ the same request cannot help).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -19,7 +20,12 @@ from pydantic import SecretStr
 
 from cpumon import __version__
 from cpumon.backoff import is_retryable_status
+from cpumon.credentials import Credentials
 from cpumon.sample import Sample
+from cpumon.session import LOGIN_PATH, LOGOUT_PATH, LoginAgain, SessionFile
+from cpumon.settings import AgentSettings
+
+NO_PASSWORD = "no password to log in with"  # noqa: S105 - a message, not a password
 
 
 class ApiError(Exception):
@@ -65,37 +71,127 @@ class StoredCounts:
 
 
 class ApiClient:
+    """The API's calls. A 401 gets one new login and the call is sent again (`LoginAgain`); with a
+    `SessionFile`, the session is saved after each login and reused by the next client."""
+
     def __init__(
         self,
         base_url: str,
         username: str,
-        password: SecretStr,
+        password: SecretStr | Credentials,
         *,
         connect_timeout: float,
         request_timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        session: SessionFile | None = None,
     ) -> None:
         self.base_url = base_url
         self.username = username
-        self._password = password
+        self.credentials = password if isinstance(password, Credentials) else None
+        self._password = password if isinstance(password, SecretStr) else None
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.logged_in = False  # a login succeeded: a later refusal means the password changed, not a typo
+        self.session = session
+        self._missing_password = False  # a 401 could not be answered by a login: no password to send
+        saved = session.load() if session is not None else {}
+        self.has_saved_session = bool(saved)
+        self._auth = LoginAgain(
+            base_url + LOGIN_PATH,
+            self._login_body,
+            refused=self._refused,
+            logged_in=self._logged_in,
+            forget=self._forget_session,
+        )
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
             headers={"User-Agent": f"cpumon/{__version__}"},
             transport=transport,
+            cookies=saved,
+            auth=self._auth,
+        )
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: AgentSettings,
+        username: str,
+        password: SecretStr | Credentials,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ApiClient:
+        """The client every command uses: the settings' URL and timeouts, the saved session of this API and user."""
+        return cls(
+            settings.api_url,
+            username,
+            password,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+            transport=transport,
+            session=SessionFile(settings.api_url, username),
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def login(self, *, time_limit: float | None = None) -> None:
-        """Start a session (the cookie stays in the client). `time_limit` bounds the whole request."""
-        payload = {"username": self.username, "password": self._password.get_secret_value()}
-        await self._request("POST", "/api/auth/login", json=payload, time_limit=time_limit)
+    async def start_session(self, *, time_limit: float | None = None) -> None:
+        """Check the saved session (a new login if the API refuses it), else log in."""
+        if not self.has_saved_session:
+            await self.login(time_limit=time_limit)
+            return
+        await self._request("GET", "/api/auth/me", json=None, time_limit=time_limit)
         self.logged_in = True
+
+    async def login(self, *, time_limit: float | None = None) -> None:
+        """Start a session (the cookie stays in the client). `time_limit` bounds each request.
+
+        A password typed at the prompt that the API refuses is asked again (`Credentials.refused`).
+        """
+        self._client.cookies.clear()
+        self._auth.gave_up = False
+        while True:
+            body = self._login_body()
+            if body is None:
+                raise ApiUnauthorizedError(NO_PASSWORD, 401)
+            try:
+                await self._request("POST", LOGIN_PATH, json=body, time_limit=time_limit)
+            except ApiUnauthorizedError:
+                if self._refused():
+                    continue
+                raise
+            break
+        self._logged_in(self._client.cookies)
+
+    async def logout(self) -> bool:
+        """End the session on the server (if there is one) and forget it here; True if there was one."""
+        had_one = self.has_saved_session or self.logged_in
+        if had_one:
+            with contextlib.suppress(ApiUnauthorizedError):  # already ended on the server
+                await self._request("POST", LOGOUT_PATH, json=None)
+        self._forget_session()
+        return had_one
+
+    def _login_body(self) -> dict[str, str] | None:
+        password = self.credentials.password() if self.credentials is not None else self._password
+        if password is None:
+            self._missing_password = True
+            return None
+        return {"username": self.username, "password": password.get_secret_value()}
+
+    def _refused(self) -> bool:
+        return self.credentials is not None and self.credentials.refused()
+
+    def _logged_in(self, cookies: httpx.Cookies) -> None:
+        self.logged_in = True
+        if self.session is not None:
+            self.session.save(cookies)
+
+    def _forget_session(self) -> None:
+        self._client.cookies.clear()
+        self.has_saved_session = False
+        if self.session is not None:
+            self.session.delete()
 
     async def create_run(
         self, *, name: str, hostname: str, interval_s: float, threshold_percent: float, started_at: dt.datetime
@@ -169,6 +265,9 @@ class ApiClient:
         except httpx.TransportError as exc:
             limits = (time_limit or self.connect_timeout, time_limit or self.request_timeout)
             raise transport_failure(self.base_url, exc, *limits) from None
+        if response.status_code == 401 and self._missing_password:
+            self._missing_password = False
+            raise ApiUnauthorizedError(NO_PASSWORD, 401)
         return answer(method, path, response)
 
 

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
-from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from rich.console import Console
 
 from cpumon import __version__
+from cpumon.commands import Subcommand
+from cpumon.credentials import Credentials
 from cpumon.display import Display
-from cpumon.errors import CpumonError, ExitCode, SettingsError
+from cpumon.errors import CpumonError, ExitCode
 from cpumon.monitor import Monitor
 from cpumon.report import write_report_json
+from cpumon.review import review_commands
 from cpumon.settings import (
     CONFIG_ENV_VAR,
     AgentSettings,
@@ -44,23 +45,8 @@ PROG = "cpumon"
 NOT_FLAGS = frozenset({"password"})
 
 
-class Subcommand(Protocol):
-    """A command beside the monitor, e.g. `cpumon runs`."""
-
-    name: str
-    help: str
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        """Add the command's own arguments."""
-
-    def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
-        """Do the work; return the exit code. Raise CpumonError for expected failures."""
-
-
 def subcommands() -> list[Subcommand]:
     """The commands beside the monitor; the review commands register here."""
-    from cpumon.review import review_commands  # noqa: PLC0415 - the review commands import this module
-
     return review_commands()
 
 
@@ -129,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record this machine's CPU usage as a test run in the cpumon API. "
         "Ctrl-C stops, uploads what is left and prints a report.",
         epilog=f"The password comes from {env_var('password')}, the config file's `password`, "
-        "or a prompt on a terminal; it is never a flag. "
+        "or a prompt on a terminal; it is never a flag. A login is saved (one session per API and user, "
+        "in the state directory) and reused until it expires; `cpumon logout` ends it. "
         "Exit codes: 0 done, 1 unexpected error, 2 bad settings, 3 login refused, "
         "4 API not reachable at start (with --require-api), 5 time above threshold exceeded --max-above, "
         "130 stopped before the run started.",
@@ -176,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def monitor(settings: AgentSettings, console: Console) -> int:
-    password = password_for(settings)
+    credentials = Credentials(settings)
     display = Display(
         console,
         threshold=settings.threshold,
@@ -184,7 +171,7 @@ def monitor(settings: AgentSettings, console: Console) -> int:
         threshold_on=settings.threshold_on,
     )
     try:
-        figures = asyncio.run(Monitor(settings, password, display).run())
+        figures = asyncio.run(Monitor(settings, credentials, display).run())
     finally:
         display.close()
     display.report(figures)
@@ -198,23 +185,6 @@ def monitor(settings: AgentSettings, console: Console) -> int:
         _fail(figures.gate_text)
         return ExitCode.GATE_FAILED
     return ExitCode.OK
-
-
-def password_for(settings: AgentSettings) -> SecretStr:
-    """The password from the settings, else asked for on the terminal; SettingsError if neither."""
-    if settings.username is None:
-        raise SettingsError(f"no username: set {env_var('username')}, --username or `username` in the config file")
-    if settings.password is not None:
-        return settings.password
-    if not sys.stdin.isatty():
-        raise SettingsError(
-            f"no password: set {env_var('password')} or `password` in the config file "
-            "(on a terminal cpumon asks for it)"
-        )
-    typed = getpass.getpass(f"password for {settings.username} at {settings.api_url}: ")
-    if not typed:
-        raise SettingsError("no password given")
-    return SecretStr(typed)
 
 
 def _settings_from(args: argparse.Namespace) -> AgentSettings:

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-from cpumon.api import ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
-from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
+from cpumon.api import NO_PASSWORD, ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, SettingsError
 
 
 async def log_in(api: ApiClient) -> None:
-    """Start the client's session; AuthenticationError (exit 3) or ApiUnavailableError (exit 4) if not."""
+    """Start the client's session (the saved one if it still works); AuthenticationError (exit 3)
+    or ApiUnavailableError (exit 4) if not."""
     try:
-        await api.login(time_limit=api.connect_timeout)
+        await api.start_session(time_limit=api.connect_timeout)
     except ApiError as exc:
-        raise login_failure(api.base_url, api.username, exc) from None
+        raise refusal(api, exc) from None
 
 
-def login_failure(url: str, username: str, exc: ApiError) -> CpumonError:
-    """The one line that says why a login failed and what to do (shared with the Locust plugin)."""
+def refusal(api: ApiClient, exc: ApiError) -> CpumonError:
+    """`login_failure` naming where the client's password came from."""
+    check = api.credentials.describe_source() if api.credentials is not None else None
+    return login_failure(api.base_url, api.username, exc, check=check)
+
+
+def login_failure(url: str, username: str, exc: ApiError, *, check: str | None = None) -> CpumonError:
+    """The one line that says why a login failed and what to do (shared with the Locust plugin).
+
+    `check` says where the password came from (see `Credentials.describe_source`).
+    """
     if isinstance(exc, ApiUnauthorizedError):
+        if exc.message == NO_PASSWORD:
+            return SettingsError(
+                f"no password: set CPUMON_PASSWORD or `password` in the config file (on a terminal cpumon "
+                f"asks for it) to log in as {username!r} at {url}"
+            )
         return AuthenticationError(
             f"{url} refused the username and password of {username!r}: "
-            "check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)"
+            f"{check or 'check CPUMON_USERNAME and CPUMON_PASSWORD (or the config file)'}"
         )
     if isinstance(exc, ApiTransientError) and exc.status_code == 429:
         wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"

@@ -32,11 +32,12 @@ from typing import TypeVar
 import httpx
 from pydantic import SecretStr
 
-from cpumon.api import ApiClient, ApiError, ApiTransientError, ApiUnauthorizedError
+from cpumon.api import ApiClient, ApiError, ApiTransientError
 from cpumon.clock import RunClock
+from cpumon.credentials import Credentials
 from cpumon.display import Display, Progress
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, ExitCode
-from cpumon.login import login_failure
+from cpumon.login import refusal
 from cpumon.outbox import Outbox
 from cpumon.recovery import recoverable_runs
 from cpumon.report import ReportFigures, build_report, plural
@@ -90,7 +91,7 @@ class Monitor:
     def __init__(
         self,
         settings: AgentSettings,
-        password: SecretStr,
+        password: SecretStr | Credentials,
         display: Display,
         *,
         sampler: CpuSampler | None = None,
@@ -104,14 +105,7 @@ class Monitor:
         self.display = display
         self.sampler = sampler or CpuSampler()
         self.hostname = hostname or settings.hostname or socket.gethostname()
-        self.api = ApiClient(
-            settings.api_url,
-            settings.username,
-            password,
-            connect_timeout=settings.connect_timeout,
-            request_timeout=settings.request_timeout,
-            transport=transport,
-        )
+        self.api = ApiClient.for_settings(settings, settings.username, password, transport=transport)
         self.signals = StopSignals()
         self.away: str | None = None  # why the API did not answer at start (recording goes on without it)
 
@@ -141,6 +135,8 @@ class Monitor:
         started_at = clock.utc_at(start_mono)
         name = settings.run_name or default_run_name(self.hostname, started_at)
         meta = await self._unless_stopped(self._start_run(name, started_at, online=online))
+        if self.api.credentials is not None:
+            self.api.credentials.may_prompt = False  # a prompt under the live display would garble it
         outbox = Outbox(
             meta=meta,
             spool=spool.run(meta.run_id),
@@ -234,15 +230,16 @@ class Monitor:
 
     # -- steps ----------------------------------------------------------------------------
     async def _login(self) -> bool:
-        """Log in; False if the API does not answer and cpumon may record without it (`self.away` says why)."""
+        """Log in (or check the saved session); False if the API does not answer and cpumon may record
+        without it (`self.away` says why)."""
         try:
-            await self.api.login(time_limit=self.api.connect_timeout)
+            await self.api.start_session(time_limit=self.api.connect_timeout)
         except ApiError as exc:
             waiting_helps = isinstance(exc, ApiTransientError) and exc.status_code != 429
             if waiting_helps and not self.settings.require_api:
                 self.away = exc.message
                 return False
-            raise login_failure(self.api.base_url, self.api.username, exc) from None
+            raise refusal(self.api, exc) from None
         return True
 
     async def _start_run(self, name: str, started_at: dt.datetime, *, online: bool) -> RunMeta:
@@ -323,7 +320,7 @@ class Monitor:
                 waiter.cancel()
 
     async def _finish(self, run_id: str, ended_at: dt.datetime) -> bool:
-        """One bounded attempt (a new login if the session expired); the spool covers a failure."""
+        """One bounded attempt (the client logs in again if the session expired); the spool covers a failure."""
         if self.signals.skip_wait.is_set():
             # The user cut the wait short, but a run whose samples are all stored deserves one
             # quick try: finishing it now saves the next start a request.
@@ -331,11 +328,7 @@ class Monitor:
         else:
             time_limit, guard = self.settings.request_timeout, self._unless_skipped
         try:
-            try:
-                await guard(self.api.finish_run(run_id, ended_at, time_limit=time_limit))
-            except ApiUnauthorizedError:
-                await guard(self.api.login(time_limit=time_limit))
-                await guard(self.api.finish_run(run_id, ended_at, time_limit=time_limit))
+            await guard(self.api.finish_run(run_id, ended_at, time_limit=time_limit))
         except (ApiError, TimeoutError) as exc:
             self.display.warn(f"could not finish the run ({_reason(exc)}); the next start will")
             return False

@@ -25,7 +25,7 @@ from typing import TypeVar
 from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
 from cpumon.backoff import retry_delay
 from cpumon.batching import next_upload_at
-from cpumon.login import login_failure
+from cpumon.login import refusal
 from cpumon.notices import Notices
 from cpumon.outbox import Batch, Outbox
 from cpumon.report import plural
@@ -161,7 +161,7 @@ class Uploader:
 
         async def attempt() -> str:
             if not self.api.logged_in:
-                await self._first_login()
+                await self.api.start_session()  # the start's login, which the API did not answer
             found = await self.api.find_run(name=meta.name, hostname=new.hostname, started_at=meta.started_at)
             if found is not None:
                 return found
@@ -180,15 +180,6 @@ class Uploader:
             self.notices.warn(f"could not note the new run's id in the spool {outbox.spool.path}: {error}")
         waiting = f"; {plural(outbox.pending, 'sample')} recorded meanwhile follow" if outbox.pending else ""
         self.notices.info(f"created run {meta.name} ({api_id}) at {self.api.base_url}{waiting}")
-
-    async def _first_login(self) -> None:
-        """The login the start could not make: refused, the credentials are wrong (unless they worked before)."""
-        try:
-            await self.api.login()
-        except ApiUnauthorizedError as exc:
-            if self.credentials_checked:
-                raise
-            raise login_failure(self.api.base_url, self.api.username, exc) from None
 
     async def _deliver_recovered(self, outbox: Outbox) -> None:
         meta = outbox.meta
@@ -226,30 +217,16 @@ class Uploader:
 
         `on_retry` runs before each wait for a retry (the outbox spools the batch that failed).
         """
-        logged_in_again = False
         while True:
             retry_after: float | None = None
             try:
                 result = await operation()
             except ApiUnauthorizedError as exc:
-                if not logged_in_again:
-                    logged_in_again = True
-                    try:
-                        await self.api.login()
-                        log.debug("session expired; logged in again")
-                        continue
-                    except ApiUnauthorizedError as login_exc:
-                        if not self.credentials_checked and not self.api.logged_in:
-                            # The first answer of an API that was away at start: wrong credentials end cpumon.
-                            raise login_failure(self.api.base_url, self.api.username, login_exc) from None
-                        self._failed("the API no longer accepts the username and password")
-                    except ApiTransientError as login_exc:
-                        retry_after = login_exc.retry_after
-                        self._failed(login_exc.message)
-                    except ApiRejectedError as login_exc:
-                        self._failed(login_exc.message)
-                else:
-                    self._failed(exc.message)
+                # The client has already tried one new login: the credentials themselves were refused.
+                if not self.credentials_checked and not self.api.logged_in:
+                    # The first answer of an API that was away at start: wrong credentials end cpumon.
+                    raise refusal(self.api, exc) from None
+                self._failed(f"the API no longer accepts the username and password ({exc.message})")
             except ApiTransientError as exc:
                 retry_after = exc.retry_after
                 self._failed(exc.message)

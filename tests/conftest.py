@@ -28,6 +28,13 @@ IN_CI = bool(os.environ.get("CI"))
 TABLES_CHILD_FIRST = ("cpu_usage", "test_runs", "users", "sessions", "login_attempts")
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Saved logins (cpumon's sessions) go to a directory of this test, never the user's own; the
+    cpumon subprocesses a test starts inherit it, so they share one login within the test only."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+
+
 def _require(url: str | None, name: str) -> None:
     if url:
         return

@@ -1,16 +1,13 @@
-"""The review commands beside the monitor: `cpumon runs`, `cpumon show RUN`, `cpumon export RUN`."""
+"""The commands beside the monitor: `cpumon runs`, `show RUN`, `export RUN`, `logout`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from cpumon.commands import Subcommand
 from cpumon.review.export import ExportCommand
+from cpumon.review.logout import LogoutCommand
 from cpumon.review.runs import RunsCommand
 from cpumon.review.show import ShowCommand
 
-if TYPE_CHECKING:
-    from cpumon.cli import Subcommand
-
 
 def review_commands() -> list[Subcommand]:
-    return [RunsCommand(), ShowCommand(), ExportCommand()]
+    return [RunsCommand(), ShowCommand(), ExportCommand(), LogoutCommand()]

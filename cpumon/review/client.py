@@ -8,7 +8,7 @@ a refused login is exit 3 — the monitor's codes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,8 +17,9 @@ import httpx
 from pydantic import SecretStr
 
 from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.credentials import Credentials
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
-from cpumon.login import log_in, unavailable
+from cpumon.login import log_in, refusal, unavailable
 from cpumon.settings import AgentSettings
 
 T = TypeVar("T")
@@ -106,7 +107,7 @@ class Bucket:
 
 
 class ReviewClient:
-    """Read-only calls on the caller's runs. Use as `async with ReviewClient.open(settings, password)`."""
+    """Read-only calls on the caller's runs. Use as `async with ReviewClient.open(settings, credentials)`."""
 
     def __init__(self, api: ApiClient, api_url: str) -> None:
         self.api = api
@@ -114,16 +115,10 @@ class ReviewClient:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: AgentSettings, password: SecretStr) -> AsyncIterator[ReviewClient]:
-        if settings.username is None:  # password_for() has already refused this
+    async def open(cls, settings: AgentSettings, credentials: Credentials | SecretStr) -> AsyncIterator[ReviewClient]:
+        if settings.username is None:  # Credentials() has already refused this
             raise CpumonError("no username")
-        api = ApiClient(
-            settings.api_url,
-            settings.username,
-            password,
-            connect_timeout=settings.connect_timeout,
-            request_timeout=settings.request_timeout,
-        )
+        api = ApiClient.for_settings(settings, settings.username, credentials)
         try:
             client = cls(api, settings.api_url)
             await client.login()
@@ -183,8 +178,10 @@ class ReviewClient:
         query = str(httpx.QueryParams(params))
         target = f"{path}?{query}" if query else path
         try:
-            body = await self._again_after_login(lambda: self.api.get(target))
+            body = await self.api.get(target)
             return parse(body)
+        except ApiUnauthorizedError as exc:
+            raise refusal(self.api, exc) from None
         except ApiTransientError as exc:
             raise unavailable(self.api_url, exc) from None
         except ApiRejectedError as exc:
@@ -193,14 +190,6 @@ class ReviewClient:
             raise CpumonError(f"the API at {self.api_url} refused a request ({exc.message})") from None
         except (KeyError, TypeError, ValueError):
             raise CpumonError(f"the API at {self.api_url} answered GET {path} with an unexpected body") from None
-
-    async def _again_after_login(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One more try after a new login when the session has expired under us."""
-        try:
-            return await call()
-        except ApiUnauthorizedError:
-            await self.login()
-            return await call()
 
     def _raise_for(self, response: httpx.Response, path: str, run_id: str) -> None:
         status = response.status_code

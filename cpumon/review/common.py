@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from cpumon.credentials import Credentials
 from cpumon.review.client import ReviewClient
 from cpumon.settings import AgentSettings
 
@@ -22,13 +23,11 @@ WIDEST_PLAIN_TABLE = 10_000
 
 
 def with_client(settings: AgentSettings, work: Callable[[ReviewClient], Awaitable[T]]) -> T:
-    """Log in as the monitor does (same settings, same password rules) and run `work`."""
-    from cpumon.cli import password_for  # noqa: PLC0415 - cpumon.cli imports this package lazily
-
-    password = password_for(settings)
+    """Log in as the monitor does (same settings, same password rules, same saved session) and run `work`."""
+    credentials = Credentials(settings)
 
     async def session() -> T:
-        async with ReviewClient.open(settings, password) as client:
+        async with ReviewClient.open(settings, credentials) as client:
             return await work(client)
 
     return asyncio.run(session())

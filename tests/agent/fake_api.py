@@ -54,6 +54,8 @@ class FakeApi:
             if body["password"] != self.password:
                 return httpx.Response(401, json={"status_code": 401, "detail": "invalid username or password"})
             return httpx.Response(200, json={"id": 1, "username": body["username"]})
+        if path == "/api/auth/me":
+            return httpx.Response(200, json={"id": 1, "username": "ada"})
         if path == "/api/test-runs" and request.method == "GET":
             name = request.url.params.get("name", "")
             items = [run for run in reversed(self.runs_created) if name.lower() in run["name"].lower()]

@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.migrations import upgrade
-from backend.settings import ServerSettings
+from backend.settings import ServerSettings, with_cpumon_driver
 
-MYSQL_URL = os.environ.get("CPUMON_TEST_MYSQL_URL")
+MYSQL_URL = with_cpumon_driver(os.environ["CPUMON_TEST_MYSQL_URL"]) if "CPUMON_TEST_MYSQL_URL" in os.environ else None
 REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
 IN_CI = bool(os.environ.get("CI"))
 

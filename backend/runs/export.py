@@ -12,26 +12,26 @@ A slow reader must not be able to starve everyone else, so:
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
+import datetime as dt
 import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy import select
+from sqlalchemy import DateTime, Select, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.auth.guards import SESSION_USER_ID
 from backend.runs.models import TestRun
-from backend.runs.queries import SAMPLE_FIELDS, samples_after
+from backend.runs.queries import SAMPLE_COLUMNS, SAMPLE_FIELDS, samples_after
 
 logger = logging.getLogger("cpumon.server")
 
@@ -91,30 +91,48 @@ class CsvExportService:
         return self._chunks(run_id)
 
     async def _chunks(self, run_id: uuid.UUID) -> AsyncIterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        yield buffer.getvalue().encode()
+        yield (",".join(CSV_HEADER) + "\n").encode()
         after = None
         while True:
+            chunk = _raw_timestamps(samples_after(run_id, after, CSV_ROWS_PER_CHUNK))
             async with self._engine.connect() as connection:  # returned to the pool before the yield
-                rows = (await connection.execute(samples_after(run_id, after, CSV_ROWS_PER_CHUNK))).all()
+                rows = (await connection.execute(chunk)).all()
             if not rows:
                 return
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(
-                (id_, _blank_if_none(seq), recorded_at.isoformat(), repr(cpu), *map(_blank_if_none, breakdown))
-                for id_, seq, recorded_at, cpu, *breakdown in rows
-            )
-            yield buffer.getvalue().encode()
+            yield csv_lines(rows).encode()
             if len(rows) < CSV_ROWS_PER_CHUNK:
                 return
-            after = (rows[-1][2], rows[-1][0])
+            last_at: dt.datetime = rows[-1][2]
+            after = (last_at.replace(tzinfo=dt.UTC), rows[-1][0])
 
 
-def _blank_if_none(value: float | int | None) -> str | float | int:
-    return "" if value is None else repr(value) if isinstance(value, float) else value
+def _raw_timestamps(statement: Select[Any]) -> Select[Any]:
+    """`statement` with `recorded_at` read as the stored naive UTC datetime.
+
+    Skips the aware-datetime conversion of every row (about a tenth of an export's CPU); `csv_lines`
+    writes the UTC offset itself.
+    """
+    return statement.with_only_columns(
+        *(type_coerce(column, DateTime()) if column.key == "recorded_at" else column for column in SAMPLE_COLUMNS),
+        maintain_column_froms=True,
+    )
+
+
+def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
+    """The CSV lines of samples (id, seq, naive UTC recorded_at, cpu, breakdown...), one string.
+
+    Every field is a number, empty, or an ISO timestamp, so nothing ever needs quoting: plain joins
+    are the same bytes as the csv module writes, at a fraction of its cost on 100k rows.
+    """
+    return "".join(
+        f"{id_},{'' if seq is None else seq},{at.isoformat()}+00:00,{cpu!r},"
+        f"{_field(user)},{_field(system)},{_field(iowait)},{_field(steal)},{_field(core)}\n"
+        for id_, seq, at, cpu, user, system, iowait, steal, core in rows
+    )
+
+
+def _field(value: float | None) -> str:
+    return "" if value is None else repr(value)
 
 
 def provide_export_service(state: State) -> CsvExportService:

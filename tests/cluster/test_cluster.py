@@ -1,7 +1,7 @@
 """cpumon on a real 3-node Galera cluster: one replica per node, clients moving between them, faults injected.
 
 What must hold on every run (numbers for the README are printed with `-s`):
-- migrations run by every replica at once all succeed;
+- migrations run by every replica at once all succeed, one says it created the schema, the others found it current;
 - every route works across replicas (a run created on one is found at once on another);
 - simultaneous conflicting batches into one run through all nodes: no 5xx, every acknowledged seq stored once;
 - a node SIGKILLed mid-ingest and rejoined by IST: clients that move to another replica lose nothing; the
@@ -33,6 +33,7 @@ from backend.auth.clock import system_clock
 from backend.auth.counters import DatabaseAttemptCounter
 from backend.auth.throttle import Limit
 from backend.db import create_engine
+from backend.migrations import head_revision
 from tests.conftest import Backend
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
 from tests.e2e.conftest import USERNAME as AGENT_USERNAME
@@ -94,6 +95,13 @@ def test_migrations_run_on_every_replica_at_once(migrations: list[subprocess.Com
     # They took turns under the lock (none failed half-way with "table already exists").
     said = [done.stdout for done in migrations]
     assert all("revision" in out and "already exists" not in out for out in said), said
+    # Each read the revision under the lock: one created the schema, the others found it done.
+    head = head_revision()
+    assert sorted(out.strip() for out in said) == [
+        f"cpumon-server: created the schema at revision {head}",
+        f"cpumon-server: database is at the latest migration (revision {head})",
+        f"cpumon-server: database is at the latest migration (revision {head})",
+    ], said
 
 
 def test_every_route_works_across_replicas(replicas: list[Server]) -> None:

@@ -112,12 +112,32 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_si
         pool_size=pool_size or settings.database_pool_size,
         max_overflow=0 if pool_size else settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout,
-        connect_args={"connect_timeout": settings.database_connect_timeout, "charset": "utf8mb4"},
+        connect_args={
+            "connect_timeout": settings.database_connect_timeout,
+            "charset": "utf8mb4",
+            "cursor_cls": _quiet_cursor_class(),
+        },
         **options,
     )
     event.listen(engine.sync_engine, "connect", _mysql_on_connect)
     event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
     return engine
+
+
+def _quiet_cursor_class() -> type[Any]:
+    """asyncmy's cursor without its warnings round trip.
+
+    After any statement that leaves warnings, asyncmy's cursor asks the server for them (SHOW WARNINGS:
+    one more round trip) and logs each one. cpumon's ingest is an INSERT IGNORE, so an agent resending
+    a batch it is not sure was stored warns by design; nothing in cpumon reads warnings.
+    """
+    from asyncmy.cursors import Cursor  # noqa: PLC0415 - the SQLite-only server need not import it
+
+    class QuietCursor(Cursor):
+        async def _show_warnings(self, conn: Any) -> None:
+            return None
+
+    return QuietCursor
 
 
 #: Key in a pooled connection's `info`: True when its server is a Galera cluster node.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -335,3 +337,14 @@ def test_csv_export_of_an_empty_run_is_just_the_header(alice: Client) -> None:
     assert alice.get(f"/api/test-runs/{run['id']}/cpu-usage.csv").text == (
         "id,seq,recorded_at,cpu_percent,user_percent,system_percent,iowait_percent,steal_percent,max_core_percent\n"
     )
+
+
+def test_resent_samples_are_not_logged_as_driver_warnings(alice: Client, caplog: pytest.LogCaptureFixture) -> None:
+    # asyncmy would otherwise ask the server for the INSERT IGNORE's duplicate-key warnings (one more round
+    # trip per resent batch) and log each one: a retrying agent would flood the server's log.
+    run = start_run(alice)
+    url = f"/api/test-runs/{run['id']}/cpu-usage"
+    assert alice.post(url, json=samples(20)).json() == {"inserted": 20, "duplicates": 0}
+    with caplog.at_level(logging.DEBUG):
+        assert alice.post(url, json=samples(20)).json() == {"inserted": 0, "duplicates": 20}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -254,6 +254,10 @@ class ApiClient:
         """GET `path` (query included) and answer its JSON; failures sorted like every other call."""
         return await self._request("GET", path, json=None)
 
+    async def call(self, method: str, path: str) -> Any:
+        """`method` on `path` without a body (GET, DELETE); its JSON, failures sorted like every other call."""
+        return await self._request(method, path, json=None)
+
     def stream(self, path: str) -> AbstractAsyncContextManager[httpx.Response]:
         """GET `path` as a response whose body is read as it arrives (the caller checks its status)."""
         return self._client.stream("GET", path)

@@ -6,7 +6,16 @@ import datetime as dt
 
 from cpumon.notices import Notices
 from cpumon.outbox import Outbox
-from cpumon.spool import CORRUPT_DIR, META_NAME, RunMeta, Spool, SpoolCorruptionError, free_name, private_dir
+from cpumon.spool import (
+    CORRUPT_DIR,
+    META_NAME,
+    RunMeta,
+    Spool,
+    SpoolCorruptionError,
+    free_name,
+    private_dir,
+    segment_seqs,
+)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -79,3 +88,26 @@ def recoverable_runs(spool: Spool, *, api_url: str, username: str, batch_size: i
         outbox.meta_lost = meta_lost
         outboxes.append(outbox)
     return outboxes
+
+
+def waiting_here(spool: Spool, *, api_url: str, username: str) -> dict[str | None, int]:
+    """Samples this machine's spool holds per run id at the API (None: runs not created there yet).
+
+    Read without taking locks, for display only: a run being recorded shows what it has spilled.
+    A run whose samples are all stored but whose end is still to be sent counts 0.
+    """
+    waiting: dict[str | None, int] = {}
+    for run_spool in spool.run_dirs():
+        try:
+            meta = run_spool.read_meta()
+        except SpoolCorruptionError:
+            continue
+        if meta.api_url != api_url or meta.username != username:
+            continue
+        count = 0
+        for path in run_spool.segments():
+            seqs = segment_seqs(path)
+            if seqs is not None:
+                count += seqs[1] - seqs[0] + 1
+        waiting[meta.api_id] = waiting.get(meta.api_id, 0) + count
+    return waiting

@@ -242,4 +242,4 @@ def _kept_text(figures: ReportFigures) -> Text:
 def _state_text(figures: ReportFigures) -> Text:
     if figures.finished:
         return Text("finished", style="green")
-    return Text("open: the next start of cpumon delivers its samples and finishes it", style="yellow")
+    return Text("open: `cpumon sync` or the next start delivers its samples and finishes it", style="yellow")

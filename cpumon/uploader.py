@@ -13,7 +13,6 @@ samples are then kept on disk. Sampling never waits for this.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -38,7 +37,7 @@ class Uploader:
     def __init__(
         self,
         api: ApiClient,
-        current: Outbox,
+        current: Outbox | None,
         *,
         notices: Notices,
         recovered: list[Outbox] | None = None,
@@ -47,6 +46,7 @@ class Uploader:
         monotonic: Callable[[], float] = time.monotonic,
         random_fraction: Callable[[], float] = random.random,
         api_answered: bool = True,
+        give_up_after: int | None = None,
     ) -> None:
         self.api = api
         self.current = current
@@ -66,6 +66,8 @@ class Uploader:
         self.failures = 0 if api_answered else 1
         # False when the API did not answer the start's login: until a login works, a refusal means wrong credentials.
         self.credentials_checked = api_answered
+        # `cpumon sync` has no samples to protect: it stops after this many failed attempts in a row.
+        self.give_up_after = give_up_after
 
     @property
     def failing(self) -> bool:
@@ -85,22 +87,13 @@ class Uploader:
         last_upload = self._monotonic()
         while True:
             if self.recovered:
-                old = self.recovered.popleft()
-                try:
-                    await self._deliver_recovered(old)
-                except OSError as exc:
-                    # The spool dir turned unwritable: leave that run where it is for a later start.
-                    self.notices.warn(f"could not update the spool for run {old.meta.run_id}: {exc}")
+                await self._deliver_next_recovered()
                 continue
             outbox = self.current
+            if outbox is None:
+                return  # `cpumon sync`: no run of its own, done once the spooled runs are
             if outbox.meta.api_id is None and self.rejected is None:
-                try:
-                    await self._create(outbox)
-                except ApiRejectedError as exc:
-                    self.rejected = exc.message
-                    self.notices.warn(
-                        f"the API refused to create this run ({exc.message}); its samples will be kept on disk"
-                    )
+                await self._create_current(outbox)
                 continue
             now = self._monotonic()
             due = None
@@ -137,6 +130,21 @@ class Uploader:
                     f"the API refused the samples of this run ({exc.message}); "
                     "no more uploads for it, its samples will be kept on disk"
                 )
+
+    async def _deliver_next_recovered(self) -> None:
+        old = self.recovered.popleft()
+        try:
+            await self._deliver_recovered(old)
+        except OSError as exc:
+            # The spool dir turned unwritable: leave that run where it is for a later start.
+            self.notices.warn(f"could not update the spool for run {old.meta.run_id}: {exc}")
+
+    async def _create_current(self, outbox: Outbox) -> None:
+        try:
+            await self._create(outbox)
+        except ApiRejectedError as exc:
+            self.rejected = exc.message
+            self.notices.warn(f"the API refused to create this run ({exc.message}); its samples will be kept on disk")
 
     async def _send(self, outbox: Outbox, batch: Batch) -> None:
         run_id = outbox.meta.api_id
@@ -230,6 +238,8 @@ class Uploader:
             except ApiTransientError as exc:
                 retry_after = exc.retry_after
                 self._failed(exc.message)
+                if self.give_up_after is not None and self.failures >= self.give_up_after:
+                    raise
             else:
                 self._succeeded()
                 return result
@@ -246,20 +256,29 @@ class Uploader:
 
     def _failed(self, reason: str) -> None:
         self.failures += 1
-        self.current.uploads_failing = True
+        if self.current is not None:
+            self.current.uploads_failing = True
         if self.failures == 1:
             self.notices.warn(f"upload failed: {reason}; retrying with backoff, sampling goes on")
 
     def _succeeded(self) -> None:
-        self.current.uploads_failing = False
+        if self.current is not None:
+            self.current.uploads_failing = False
         if self.failures:
             self.notices.info(f"uploads resumed after {self.failures} failed attempts")
         self.failures = 0
 
     async def _sleep(self, seconds: float | None, event: asyncio.Event) -> None:
-        """Wait `seconds` (None: no limit) or until `event` is set; then clear it."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+        """Wait `seconds` (None: no limit) or until `event` is set; then clear it.
+
+        Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that arrives as the event is
+        set, which is exactly what happens at exit (`start_draining` sets it, then the monitor cancels).
+        """
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
         event.clear()
 
 

@@ -152,6 +152,10 @@ class ReviewClient:
         params = {} if threshold is None else {"threshold": threshold}
         return await self._get(f"{RUNS}/{run_id}", params, Run.from_api, run_id=run_id)
 
+    async def delete_run(self, run_id: str) -> None:
+        """Delete the run and its samples."""
+        await self._call("DELETE", f"{RUNS}/{run_id}", {}, lambda _: None, run_id=run_id)
+
     async def series(self, run_id: str, points: int) -> list[Bucket]:
         return await self._get(f"{RUNS}/{run_id}/cpu-usage/series", {"points": points}, _buckets, run_id=run_id)
 
@@ -175,10 +179,15 @@ class ReviewClient:
         self, path: str, params: dict[str, Any], parse: Callable[[Any], T], *, run_id: str | None = None
     ) -> T:
         """GET `path` and `parse` its JSON; every failure as a one-line CpumonError."""
+        return await self._call("GET", path, params, parse, run_id=run_id)
+
+    async def _call(
+        self, method: str, path: str, params: dict[str, Any], parse: Callable[[Any], T], *, run_id: str | None = None
+    ) -> T:
         query = str(httpx.QueryParams(params))
         target = f"{path}?{query}" if query else path
         try:
-            body = await self.api.get(target)
+            body = await self.api.call(method, target)
             return parse(body)
         except ApiUnauthorizedError as exc:
             raise refusal(self.api, exc) from None
@@ -189,7 +198,7 @@ class ReviewClient:
                 raise RunNotFoundError(f"no run {run_id!r} among your runs (see `cpumon runs`)") from None
             raise CpumonError(f"the API at {self.api_url} refused a request ({exc.message})") from None
         except (KeyError, TypeError, ValueError):
-            raise CpumonError(f"the API at {self.api_url} answered GET {path} with an unexpected body") from None
+            raise CpumonError(f"the API at {self.api_url} answered {method} {path} with an unexpected body") from None
 
     def _raise_for(self, response: httpx.Response, path: str, run_id: str) -> None:
         status = response.status_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from cpumon.recovery import waiting_here
 from cpumon.report import format_percent, plural
 from cpumon.review.client import LIST_PAGE_MAX, ReviewClient, Run
 from cpumon.review.common import (
@@ -27,6 +29,7 @@ from cpumon.review.common import (
 )
 from cpumon.review.resolve import NEARLY_UNIQUE, short_ids
 from cpumon.settings import AgentSettings
+from cpumon.spool import Spool
 
 DEFAULT_LIMIT = 20
 IDS_FETCHED_UP_TO = 5_000  # more runs: ids shown with NEARLY_UNIQUE digits, not checked against all
@@ -56,15 +59,21 @@ class RunsCommand:
     def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
         listing = with_client(settings, lambda client: fetch(client, limit=args.limit, every=args.all))
         runs, total = listing.runs, listing.total
+        waiting = waiting_here(Spool(settings.spool_dir), api_url=settings.api_url, username=settings.username or "")
         with reader_may_leave():
             if args.json:
-                print(json.dumps([as_json(run) for run in runs], indent=2), file=console.file)
+                print(json.dumps([as_json(run, waiting) for run in runs], indent=2), file=console.file)
             elif not runs:
                 note(console, "no runs yet: start one with `cpumon`")
             else:
-                print_table(console, fitting_table(runs, shown_ids(listing), console))
+                print_table(console, fitting_table(runs, shown_ids(listing), console, waiting))
                 if len(runs) < total:
                     note(console, f"newest {len(runs)} of {plural(total, 'run')}: --limit N or --all for more")
+            if None in waiting:
+                note(
+                    console,
+                    f"{plural(waiting[None], 'sample')} of runs not created at the API yet wait here: `cpumon sync`",
+                )
         return 0
 
 
@@ -97,9 +106,11 @@ def shown_ids(listing: Listing) -> dict[str, str]:
     return short_ids(listed, among=listing.other_ids)
 
 
-def as_json(run: Run) -> dict[str, Any]:
+def as_json(run: Run, waiting: Mapping[str | None, int] | None = None) -> dict[str, Any]:
     body = dict(run.raw or {})
     body["duration_s"] = round(run.duration_s(), 6) if run.ended_at is not None else None
+    if waiting and run.id in waiting:
+        body["samples_waiting_here"] = waiting[run.id]  # in this machine's spool: `cpumon sync` delivers them
     return body
 
 
@@ -109,18 +120,20 @@ NAME_MAX = 40
 WIDEST = 10_000
 
 
-def fitting_table(runs: list[Run], ids: dict[str, str], console: Console) -> Table:
+def fitting_table(
+    runs: list[Run], ids: dict[str, str], console: Console, waiting: Mapping[str | None, int] | None = None
+) -> Table:
     """The runs table; on a narrow terminal without host, then start, rather than cropping figures."""
     if not interactive(console):
-        return runs_table(runs, ids, console)  # piped: every column, at its natural width
+        return runs_table(runs, ids, console, waiting=waiting)  # piped: every column, at its natural width
     wide = console.options.update_width(WIDEST)
     for last in range(len(OPTIONAL_COLUMNS) + 1):
         without = frozenset(OPTIONAL_COLUMNS[:last])
         # Fits if it does with names folded to NAME_FITS characters (the other columns never wrap).
-        narrowed = runs_table(runs, ids, console, without=without, name_width=NAME_FITS)
+        narrowed = runs_table(runs, ids, console, without=without, name_width=NAME_FITS, waiting=waiting)
         if Measurement.get(console, wide, narrowed).maximum <= console.width:
             break
-    return runs_table(runs, ids, console, without=without)
+    return runs_table(runs, ids, console, without=without, waiting=waiting)
 
 
 def runs_table(
@@ -131,6 +144,7 @@ def runs_table(
     now: dt.datetime | None = None,
     without: frozenset[str] = frozenset(),
     name_width: int = NAME_MAX,
+    waiting: Mapping[str | None, int] | None = None,
 ) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
     columns: list[tuple[str, dict[str, Any]]] = [
@@ -149,9 +163,7 @@ def runs_table(
             table.add_column(header, **options)
     for run in runs:
         summary = run.summary
-        duration = (
-            Text(compact_duration(run.duration_s(now))) if run.ended_at is not None else Text("running", style="yellow")
-        )
+        duration = _duration_cell(run, now, waiting or {})
         if summary is None:
             figures: list[Text | str] = ["-", "-", "-", "-"]
         else:
@@ -173,3 +185,14 @@ def runs_table(
         optional = [value for header, value in cells.items() if header not in without]
         table.add_row(*optional, *figures)
     return table
+
+
+def _duration_cell(run: Run, now: dt.datetime | None, waiting: Mapping[str | None, int]) -> Text:
+    """The duration; for an open run, what keeps it open: recording, or what this machine's spool still holds."""
+    if run.ended_at is not None:
+        return Text(compact_duration(run.duration_s(now)))
+    if run.id in waiting:
+        count = waiting[run.id]
+        # Not running: `cpumon sync` (or the next start) delivers them and finishes the run.
+        return Text(f"{plural(count, 'sample')} waiting here" if count else "end waiting here", style="yellow")
+    return Text("running", style="yellow")

@@ -233,3 +233,21 @@ async def test_a_crashed_run_with_nothing_spooled_is_left_open_not_finished_at_i
     assert OLD_RUN not in api.finished
     assert not spool.path.exists()
     assert any("left open" in info for info in notices.infos)
+
+
+async def test_a_cancel_as_draining_starts_ends_the_uploader(tmp_path: Path) -> None:
+    # The monitor's exit with --flush-timeout 0: the retry wait is woken and cancelled in one go.
+    api = FakeApi(failing_suffixes={"/cpu-usage"})
+    outbox = outbox_for(tmp_path)
+    outbox.add(samples([1.0])[0])
+    uploader, _ = uploader_for(api, outbox)
+    task = asyncio.create_task(uploader.run())
+    for _ in range(500):
+        if uploader.failures:
+            break
+        await asyncio.sleep(0.01)
+    assert uploader.failures
+    uploader.start_draining()
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert task.cancelled()

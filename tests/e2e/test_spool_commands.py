@@ -1,0 +1,103 @@
+"""`cpumon sync`, the "waiting here" mark of `cpumon runs`, and `cpumon delete` against the real server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cpumon.spool import Spool
+
+from .conftest import ServerProcess, agent_env, wait_for
+from .test_agent import StartAgent, assert_every_seq_once, count, run_id_of
+from .test_login_once import cpumon
+
+pytestmark = pytest.mark.e2e
+
+
+def test_runs_marks_spooled_samples_and_sync_delivers_them(
+    cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    env = agent_env(cpumon_server.url, spool_dir, CPUMON_FLUSH_TIMEOUT="60", CPUMON_RUN_NAME="cut short")
+    agent = start_agent(env)
+    run_id = run_id_of(agent)
+    api = cpumon_server.client()
+    wait_for(lambda: api.stored_count(run_id) >= 5, within=60, what="5 stored samples")
+    cpumon_server.stop()
+    agent.wait_output(r"WARNING  upload failed")
+    agent.interrupt()
+    agent.wait_output(r"stopping: uploading the last \d+ samples?")
+    agent.interrupt()  # skip the wait: the samples stay in the spool
+    assert agent.wait_exit() == 0, agent.stderr
+    report = agent.report()
+    taken, kept = count(report["Samples taken"]), count(report["Kept for later"])
+    assert kept > 0
+
+    cpumon_server.start()
+    listed = cpumon(env, "runs")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if "cut short" in line]
+    waiting = re.search(r"([\d,]+) samples? waiting here", row)
+    assert waiting, row
+    assert count(waiting.group(1)) == kept
+    assert "running" not in row
+    as_json = json.loads(cpumon(env, "runs", "--json").stdout)
+    assert [run["samples_waiting_here"] for run in as_json] == [kept]
+
+    synced = cpumon(env, "sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert re.search(rf"run {run_id} \(cut short\) completed: {kept:,} kept samples? delivered", synced.stdout)
+    api = cpumon_server.client()
+    assert api.run(run_id)["ended_at"] is not None
+    assert_every_seq_once(api.samples(run_id), taken)
+    assert list(Spool(spool_dir).run_dirs()) == []
+    assert "waiting here" not in cpumon(env, "runs").stdout
+    again = cpumon(env, "sync")
+    assert again.returncode == 0
+    assert again.stdout.startswith("nothing waits")
+
+
+def test_sync_with_the_api_down_exits_4_and_keeps_the_spool(
+    cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    env = agent_env(cpumon_server.url, spool_dir, CPUMON_FLUSH_TIMEOUT="0")
+    cpumon_server.stop()
+    agent = start_agent(env)
+    agent.wait_output(r"recording anyway")
+    wait_for(lambda: any(spool_dir.glob("*/seg-*.json")), within=60, what="samples spilled to the spool")
+    agent.interrupt()
+    assert agent.wait_exit() == 0, agent.stderr
+    result = cpumon(env, "sync")
+    assert result.returncode == 4
+    assert cpumon_server.url in result.stderr
+    (left,) = Spool(spool_dir).run_dirs()
+    assert left.read_meta().api_id is None  # still to be created, by a later sync or start
+
+    cpumon_server.start()
+    assert cpumon(env, "sync").returncode == 0
+    assert list(Spool(spool_dir).run_dirs()) == []
+
+
+def test_delete_needs_yes_off_a_terminal(cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path) -> None:
+    env = agent_env(cpumon_server.url, tmp_path / "spool", CPUMON_DURATION="1", CPUMON_RUN_NAME="to delete")
+    agent = start_agent(env)
+    run_id = run_id_of(agent)
+    assert agent.wait_exit() == 0, agent.stderr
+
+    refused = cpumon(env, "delete", run_id[:8])
+    assert refused.returncode == 2
+    assert "--yes" in refused.stderr
+    api = cpumon_server.client()
+    assert api.run(run_id)["name"] == "to delete"
+
+    deleted = cpumon(env, "delete", run_id[:8], "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted run to delete ({run_id})" in deleted.stdout
+    with pytest.raises(httpx.HTTPStatusError):
+        api.run(run_id)
+    assert cpumon(env, "delete", run_id, "--yes").returncode == 1  # gone: one line, exit 1

@@ -185,6 +185,15 @@ def _create_user(settings: ServerSettings, username: str) -> int:
     return EXIT_OK
 
 
+def _check_length(password: str, minimum: int) -> None:
+    """Refuse a short password, saying why: bcrypt and the login limits slow guessing, they do not stop it."""
+    if len(password) < minimum:
+        raise CliError(
+            f"the password has {len(password)} characters, at least {minimum} are needed "
+            "(CPUMON_PASSWORD_MIN_LENGTH): a short one is guessed by trying, however slowly each try goes"
+        )
+
+
 async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession  # noqa: PLC0415
 
@@ -195,6 +204,7 @@ async def _insert_user(settings: ServerSettings, username: str, password: str) -
     try:
         if not await _has_users_table(engine):
             raise CliError("the database is not migrated: run `cpumon-server migrate` first")
+        _check_length(password, settings.password_min_length)
         async with AsyncSession(engine, expire_on_commit=False) as session:
             try:
                 await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)

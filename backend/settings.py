@@ -75,6 +75,9 @@ class ServerSettings(BaseSettings):
     session_cookie_secure: bool = Field(default=False, description="set the Secure flag (serve over HTTPS)")
     session_lifetime: int = Field(default=8 * 3600, ge=1, description="seconds a login lasts")
     bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost of new password hashes")
+    password_min_length: int = Field(
+        default=10, ge=1, le=72, description="fewest characters `create-user` accepts in a password"
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="failed logins per username in a window before it answers 429"
     )

@@ -51,7 +51,7 @@ def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
     result = run(["create-user", "alice"], env, "s3cret-pass\nignored second line\n")
     assert result.returncode == 0, result.stderr
     assert "s3cret-pass" not in result.stdout + result.stderr
-    duplicate = run(["create-user", "alice"], env, "other\n")
+    duplicate = run(["create-user", "alice"], env, "other-password\n")
     assert duplicate.returncode == 1
     assert duplicate.stderr.strip() == (
         "cpumon-server: user 'alice' already exists (usernames ignore case, width and invisible characters)"
@@ -60,7 +60,7 @@ def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
 
 def test_create_user_reads_the_password_from_env_when_stdin_is_empty(env: dict[str, str]) -> None:
     run(["migrate"], env)
-    result = run(["create-user", "bob"], {**env, "CPUMON_NEW_USER_PASSWORD": "from-env"}, "")
+    result = run(["create-user", "bob"], {**env, "CPUMON_NEW_USER_PASSWORD": "from-env-password"}, "")
     assert result.returncode == 0, result.stderr
 
 
@@ -74,6 +74,17 @@ def test_create_user_refuses_bad_input(env: dict[str, str], username: str, passw
     assert result.returncode == 1
     assert says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_user_refuses_a_short_password_and_says_why(env: dict[str, str]) -> None:
+    run(["migrate"], env)
+    result = run(["create-user", "alice"], env, "nine-char\n")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("cpumon-server: the password has 9 characters, at least 10 are needed")
+    assert "guessed" in result.stderr
+    assert "nine-char" not in result.stderr
+    shorter = run(["create-user", "alice"], {**env, "CPUMON_PASSWORD_MIN_LENGTH": "8"}, "nine-char\n")
+    assert shorter.returncode == 0, shorter.stderr
 
 
 def test_there_is_no_password_flag(env: dict[str, str]) -> None:

@@ -43,7 +43,7 @@ def main() -> None:
 
     assert "site-packages" in backend.__file__, f"backend imported from {backend.__file__}"
     subprocess.run([server, "migrate"], env=env, cwd=workdir, check=True)
-    subprocess.run([server, "create-user", "alice"], env=env, cwd=workdir, input=b"pw-alice\n", check=True)
+    subprocess.run([server, "create-user", "alice"], env=env, cwd=workdir, input=b"pw-alice-123\n", check=True)
     process = subprocess.Popen([server], env=env, cwd=workdir)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -57,7 +57,7 @@ def main() -> None:
             assert process.poll() is None, "cpumon-server exited"
             assert time.monotonic() < deadline, "cpumon-server did not answer within 90 s"
             time.sleep(0.2)
-        login = httpx.post(f"{url}/api/auth/login", json={"username": "alice", "password": "pw-alice"}, timeout=10)
+        login = httpx.post(f"{url}/api/auth/login", json={"username": "alice", "password": "pw-alice-123"}, timeout=10)
         assert login.status_code == 200, login.text
         check_dashboard(url)
         # The docs page's own files ship in the wheel, Swagger UI's in its package: all served locally.

@@ -25,6 +25,7 @@ from backend.health import check_at_startup, health, ready
 from backend.live.controllers import LiveController
 from backend.live.feed import LiveHub
 from backend.openapi import create_openapi_config
+from backend.query import refuse_repeated_parameters
 from backend.runs.controllers import TestRunController
 from backend.runs.providers import RunsServices
 from backend.settings import ServerSettings
@@ -78,6 +79,7 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=create_openapi_config(settings),
         before_send=[correct_allow_header],
+        before_request=refuse_repeated_parameters,
         request_max_body_size=settings.max_body_bytes,
         on_startup=[check_at_startup(engine)],
         on_shutdown=on_shutdown,

@@ -6,17 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from advanced_alchemy.exceptions import NotFoundError
 from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from backend.auth.guards import provide_current_user, requires_login
 from backend.auth.schemas import CurrentUser
+from backend.errors import json_error_response
 from backend.live.feed import CLOSE, LiveEvent, LiveHub
-from backend.runs.controllers import ERRORS, parse_run_id
+from backend.runs.controllers import ERRORS, RunId, parse_run_id, run_not_found
 from backend.runs.providers import provide_query_service
 from backend.runs.queries import RunQueryService
 
@@ -65,17 +65,18 @@ class LiveController(Controller):
         description="`samples` carries [[epoch seconds, cpu %], ...] stored since the last event, about "
         "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted.",
         raises=ERRORS,
+        media_type="text/event-stream",
+        # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
+        exception_handlers={HTTPException: json_error_response},
     )
     async def live(
         self,
-        run_id: str,
+        run_id: RunId,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         live_hub: NamedDependency[LiveHub],
     ) -> ServerSentEvent:
-        try:
+        with run_not_found():
             run = await queries.owned(parse_run_id(run_id), current_user.id)
-        except NotFoundError:
-            raise NotFoundException(detail="no such test run") from None
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return ServerSentEvent(run_events(live_hub, run.id, run.ended_at is not None), headers=headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ from backend.runs.schemas import (
     SamplePage,
     Series,
 )
-from backend.runs.window import Hosts, Window, hosts_from_query, instant, window_from_query
+from backend.runs.window import Hosts, Instant, Window, hosts_from_query, instant, window_from_query
 
 RUN = "/{run_id:str}"
 # 400 is documented once, as ValidationException: Litestar adds it to every handler with parameters, and
@@ -104,8 +103,8 @@ class TestRunController(Controller):
             bool, Parameter(description="add each run's summary, against its own threshold (one query per page)")
         ] = False,
         host: Hosts = None,
-        active_from: Annotated[dt.datetime | None, instant()] = None,
-        active_to: Annotated[dt.datetime | None, instant()] = None,
+        active_from: Instant = None,
+        active_to: Instant = None,
         name: Annotated[
             str | None, Parameter(max_length=NAME_MAX, description="only runs whose name contains this (any case)")
         ] = None,
@@ -133,11 +132,11 @@ class TestRunController(Controller):
             # Litestar drops `minimum: 0` from an optional number's schema; schema_extra puts it back.
             Parameter(ge=0, le=100, description="default: the run's own threshold", schema_extra={"minimum": 0}),
         ] = None,
-        window_from: Annotated[dt.datetime | None, instant("from")] = None,
-        window_to: Annotated[dt.datetime | None, instant("to")] = None,
+        window_from: Annotated[str | None, instant("from")] = None,
+        window_to: Annotated[str | None, instant("to")] = None,
     ) -> RunDetail:
         window = window_from_query(window_from, window_to, ("from", "to"))
-        with _run_not_found():
+        with run_not_found():
             return await queries.detail(parse_run_id(run_id), current_user.id, threshold, window)
 
     @post(
@@ -156,7 +155,7 @@ class TestRunController(Controller):
     ) -> RunRead:
         data: RunFinish | None = await read_body(request, RunFinish, optional=True)
         try:
-            with _run_not_found():
+            with run_not_found():
                 return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
         except EndBeforeStartError as exc:
             raise _end_before_start(exc) from None
@@ -165,7 +164,7 @@ class TestRunController(Controller):
     async def delete_run(
         self, run_id: RunId, lifecycle: NamedDependency[RunLifecycleService], current_user: NamedDependency[CurrentUser]
     ) -> None:
-        with _run_not_found():
+        with run_not_found():
             await lifecycle.remove(parse_run_id(run_id), current_user.id)
 
     @post(
@@ -184,7 +183,7 @@ class TestRunController(Controller):
     ) -> IngestResult:
         data: SampleIn | list[SampleIn] = await read_body(request, SampleIn | SampleBatch)
         try:
-            with _run_not_found():
+            with run_not_found():
                 return await ingest_service.ingest(
                     parse_run_id(run_id), current_user.id, data if isinstance(data, list) else [data]
                 )
@@ -207,7 +206,7 @@ class TestRunController(Controller):
             after = decode_cursor(cursor) if cursor is not None else None
         except InvalidCursorError as exc:
             raise ClientException(detail=str(exc)) from None
-        with _run_not_found():
+        with run_not_found():
             return await queries.samples(parse_run_id(run_id), current_user.id, limit, after)
 
     @get(
@@ -222,11 +221,11 @@ class TestRunController(Controller):
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         points: Annotated[int, Parameter(ge=1, le=10_000)] = 500,
-        window_from: Annotated[dt.datetime | None, instant("from")] = None,
-        window_to: Annotated[dt.datetime | None, instant("to")] = None,
+        window_from: Annotated[str | None, instant("from")] = None,
+        window_to: Annotated[str | None, instant("to")] = None,
     ) -> Series:
         window = window_from_query(window_from, window_to, ("from", "to")) or Window()
-        with _run_not_found():
+        with run_not_found():
             return Series(
                 items=await queries.series(parse_run_id(run_id), current_user.id, points, window.start, window.end)
             )
@@ -247,7 +246,7 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> Stream:
         parsed = parse_run_id(run_id)
-        with _run_not_found():
+        with run_not_found():
             chunks = await export_service.open(parsed, current_user.id)
         return Stream(
             chunks,
@@ -276,7 +275,7 @@ def _end_before_start(exc: EndBeforeStartError) -> ValidationException:
 
 
 @contextmanager
-def _run_not_found() -> Iterator[None]:
+def run_not_found() -> Iterator[None]:
     """A run that does not exist or is not the caller's: the same 404, whichever service found it."""
     try:
         yield

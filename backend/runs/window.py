@@ -7,14 +7,15 @@ filters by host and window, and a run's summary can be restricted to a window.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar.exceptions import ClientException
 from litestar.params import Parameter
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
+from backend.query import query_error
 from backend.runs.models import HOSTNAME_MAX, TestRun
 from backend.runs.sql import as_timestamp
 
@@ -22,12 +23,40 @@ MAX_HOSTS = 100
 
 
 def instant(query: str | None = None) -> Any:
-    """The Parameter of a time in a query string (named `query` there when the argument name cannot be)."""
+    """The Parameter of a time in a query string (named `query` there when the argument name cannot be).
+
+    Taken as text and parsed here: Litestar would also read a number (`to=0.0`) as a time.
+    """
     return Parameter(
         query=query,
-        description="ISO-8601 with a UTC offset, e.g. 2026-01-01T12:00:00Z",
+        description="RFC 3339 (ISO-8601 with a UTC offset), e.g. 2026-01-01T12:00:00Z",
+        max_length=64,
         schema_extra={"format": "date-time"},
     )
+
+
+Instant = Annotated[str | None, instant()]
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
+def parse_instant(text: str | None, name: str) -> dt.datetime | None:
+    """`text` as an aware UTC time, or a 400 naming the parameter (None when absent)."""
+    if text is None:
+        return None
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise query_error(name, "expected an RFC 3339 time with a UTC offset, e.g. 2026-01-01T12:00:00Z")
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")  # beyond microseconds: cut, as stored
+    offset = "+00:00" if match["offset"] in {"Z", "z"} else match["offset"]
+    try:
+        return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}").astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise query_error(name, "not a representable time (the year 1 to 9999, in UTC)") from None
 
 
 Hosts = Annotated[
@@ -47,13 +76,11 @@ class Window:
     end: dt.datetime | None = None
 
 
-def window_from_query(start: dt.datetime | None, end: dt.datetime | None, names: tuple[str, str]) -> Window | None:
+def window_from_query(start_text: str | None, end_text: str | None, names: tuple[str, str]) -> Window | None:
     """The window given by two query parameters, or None when both are absent; a clear 400 when invalid."""
-    for value, name in zip((start, end), names, strict=True):
-        if value is not None and value.utcoffset() is None:
-            raise ClientException(detail=f"{name} must carry a UTC offset (e.g. Z or +02:00)", extra={"field": name})
+    start, end = parse_instant(start_text, names[0]), parse_instant(end_text, names[1])
     if start is not None and end is not None and start > end:
-        raise ClientException(detail=f"{names[0]} must not be after {names[1]}", extra={"field": names[0]})
+        raise query_error(names[0], f"must not be after {names[1]}")
     if start is None and end is None:
         return None
     return Window(start, end)
@@ -65,9 +92,9 @@ def hosts_from_query(values: Sequence[str] | None) -> list[str] | None:
         return None
     hosts = sorted({part.strip().lower() for value in values for part in value.split(",") if part.strip()})
     if len(hosts) > MAX_HOSTS:
-        raise ClientException(detail=f"at most {MAX_HOSTS} hosts per request", extra={"field": "host"})
+        raise query_error("host", f"at most {MAX_HOSTS} hosts per request")
     if any(len(host) > HOSTNAME_MAX for host in hosts):
-        raise ClientException(detail=f"a host name has at most {HOSTNAME_MAX} characters", extra={"field": "host"})
+        raise query_error("host", f"a host name has at most {HOSTNAME_MAX} characters")
     return hosts
 
 

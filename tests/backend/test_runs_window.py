@@ -186,3 +186,49 @@ def test_window_parameters_are_documented(client: Client) -> None:
     one = spec["paths"]["/api/test-runs/{run_id}"]["get"]
     assert {"from", "to"} <= {p["name"] for p in one["parameters"]}
     assert "window" in one["description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "name"),
+    [
+        ("", "active_from=2026-01-01T00:00:00Z&active_from=2026-01-02T00:00:00Z", "active_from"),
+        ("", "limit=5&limit=6", "limit"),
+        ("", "name=a&name=b", "name"),
+        ("/{run}", "from=2026-01-01T00:00:00Z&from=2026-01-01T00:00:00Z", "from"),
+        ("/{run}", "threshold=1&threshold=2", "threshold"),
+        ("/{run}/cpu-usage/series", "to=2026-01-01T00:00:00Z&to=2026-01-01T00:00:01Z", "to"),
+        ("/{run}/cpu-usage", "cursor=a&cursor=b", "cursor"),
+    ],
+)
+def test_a_single_valued_parameter_given_twice_is_400(alice: Client, path: str, query: str, name: str) -> None:
+    run = start_run(alice)
+    response = alice.get(f"/api/test-runs{path.format(run=run['id'])}?{query}")
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == f"query parameter {name}: given 2 times: give it once"
+    assert response.json()["extra"] == [
+        {"message": "given 2 times: give it once", "source": "query", "key": name, "field": name}
+    ]
+
+
+def test_a_repeated_host_is_still_a_list(alice: Client) -> None:
+    start_run(alice, hostname="a")
+    start_run(alice, hostname="b")
+    assert alice.get("/api/test-runs?host=a&host=B").json()["total"] == 2
+
+
+@pytest.mark.parametrize("value", ["0.0", "1700000000", "2026-01-01", "2026-01-01 00:00:00Z", "20260101T000000Z"])
+def test_a_time_that_is_not_rfc_3339_is_400(alice: Client, value: str) -> None:
+    run = start_run(alice)
+    response = alice.get(f"/api/test-runs/{run['id']}/cpu-usage/series", params={"to": value})
+    assert response.status_code == 400, response.text
+    assert response.json()["extra"][0]["key"] == "to"
+
+
+def test_times_beyond_microseconds_and_at_the_edges_of_the_calendar(alice: Client) -> None:
+    run = start_run(alice)
+    url = f"/api/test-runs/{run['id']}"
+    cut = alice.get(url, params={"from": "2026-01-01T00:00:00.1234567890z", "to": "2026-01-01T00:00:01Z"})
+    assert cut.status_code == 200, cut.text
+    overflow = alice.get(url, params={"from": "0001-01-01T00:00:00+14:00"})
+    assert overflow.status_code == 400, overflow.text
+    assert "representable" in overflow.json()["detail"]

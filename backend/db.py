@@ -7,10 +7,12 @@ from typing import Any
 
 from advanced_alchemy.base import orm_registry
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
+from litestar.datastructures import State
+from litestar.types import Scope
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -174,9 +176,32 @@ def on_galera(connection: AsyncConnection) -> bool:
     return bool(connection.info.get(GALERA, False))
 
 
+#: Where a request's database session is noted in its ASGI scope's state (see `request_session`).
+REQUEST_SESSION_KEY = "cpumon_db_session"
+
+
+class RequestSessionConfig(SQLAlchemyAsyncConfig):
+    """advanced-alchemy's Litestar config that also notes each request's session where cpumon can find it.
+
+    The library keeps it under a private key of the scope, read only through its private helpers;
+    the deadline middleware needs it to drop a session whose connection may hang.
+    """
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        session = super().provide_session(state, scope)
+        scope.setdefault("state", {})[REQUEST_SESSION_KEY] = session
+        return session
+
+
+def request_session(scope: Scope) -> AsyncSession | None:
+    """The database session this request has opened, if any."""
+    session: AsyncSession | None = (scope.get("state") or {}).get(REQUEST_SESSION_KEY)
+    return session
+
+
 def create_alchemy_config(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
     """advanced-alchemy's Litestar config over our engine. Schema comes from Alembic only."""
-    return SQLAlchemyAsyncConfig(
+    return RequestSessionConfig(
         engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         create_all=False,

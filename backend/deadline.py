@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
 
-from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
-from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_SCOPE_KEY
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+from backend.db import request_session
 from backend.errors import RETRY_AFTER_S, UNAVAILABLE
 
 logger = logging.getLogger("cpumon.server")
@@ -76,7 +74,7 @@ class DeadlineMiddleware:
 
 def _drop_database_session(scope: Scope) -> None:
     """Invalidate the request's database session: its connection may hang, so no rollback over it."""
-    session: Any = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+    session = request_session(scope)
     if session is None:
         return
     with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from advanced_alchemy.exceptions import NotFoundError, RepositoryError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -79,6 +80,21 @@ class Failure(enum.Enum):
     BUSY = BUSY
     UNAVAILABLE = UNAVAILABLE
     STORE_UNAVAILABLE = STORE_UNAVAILABLE
+
+
+class RuleRefusedError(Exception):
+    """A service's rule refused the request: `handle_error` answers it (status, detail, extra) as JSON.
+
+    Services raise these instead of HTTP exceptions, so they stay free of HTTP, and the answer is
+    mapped here once, as the not-found and storage errors are.
+    """
+
+    status_code = HTTP_400_BAD_REQUEST
+
+    def __init__(self, detail: str, extra: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
 
 
 class ConflictException(HTTPException):
@@ -177,7 +193,9 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     """Any exception but an HTTP answer: 404 for a repository miss, 503 busy/unavailable, else a logged 500."""
     if isinstance(exc, NotFoundError):
         detail = exc.detail if exc.detail and not exc.detail.startswith("No rows") else "not found"
-        return Response({"status_code": HTTP_404_NOT_FOUND, "detail": detail}, status_code=HTTP_404_NOT_FOUND)
+        return _json(HTTP_404_NOT_FOUND, detail)
+    if isinstance(exc, RuleRefusedError):
+        return _json(exc.status_code, exc.detail, exc.extra)
     failure = classify(exc)
     if failure is not None:
         logger.warning(
@@ -190,6 +208,13 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[di
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
         media_type=MediaType.JSON,
     )
+
+
+def _json(status_code: int, detail: str, extra: list[dict[str, Any]] | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": status_code, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=status_code, media_type=MediaType.JSON)
 
 
 def json_error_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

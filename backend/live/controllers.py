@@ -16,7 +16,7 @@ from backend.auth.guards import provide_current_user, requires_login
 from backend.auth.schemas import CurrentUser
 from backend.errors import json_error_response
 from backend.live.feed import CLOSE, LiveEvent, LiveHub
-from backend.runs.controllers import ERRORS, RunId, parse_run_id, run_not_found
+from backend.runs.controllers import ERRORS, RunId, parse_run_id
 from backend.runs.providers import provide_query_service
 from backend.runs.queries import RunQueryService
 
@@ -76,7 +76,6 @@ class LiveController(Controller):
         current_user: NamedDependency[CurrentUser],
         live_hub: NamedDependency[LiveHub],
     ) -> ServerSentEvent:
-        with run_not_found():
-            run = await queries.owned(parse_run_id(run_id), current_user.id)
+        run = await queries.owned(parse_run_id(run_id), current_user.id)
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return ServerSentEvent(run_events(live_hub, run.id, run.ended_at is not None), headers=headers)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
-from advanced_alchemy.exceptions import NotFoundError
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import (
@@ -33,8 +30,8 @@ from backend.errors import (
 from backend.runs.cursor import PATTERN as CURSOR_PATTERN
 from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.export import CsvExportService, ExportGate
-from backend.runs.ingest import IngestService, RunFinishedError
-from backend.runs.lifecycle import EndBeforeStartError, RunLifecycleService
+from backend.runs.ingest import IngestService
+from backend.runs.lifecycle import RunLifecycleService
 from backend.runs.models import NAME_MAX
 from backend.runs.providers import DEPENDENCIES
 from backend.runs.queries import RunQueryService
@@ -136,8 +133,7 @@ class TestRunController(Controller):
         window_to: Annotated[str | None, instant("to")] = None,
     ) -> RunDetail:
         window = window_from_query(window_from, window_to, ("from", "to"))
-        with run_not_found():
-            return await queries.detail(parse_run_id(run_id), current_user.id, threshold, window)
+        return await queries.detail(parse_run_id(run_id), current_user.id, threshold, window)
 
     @post(
         RUN + "/finish",
@@ -154,18 +150,13 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunFinish | None = await read_body(request, RunFinish, optional=True)
-        try:
-            with run_not_found():
-                return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
-        except EndBeforeStartError as exc:
-            raise _end_before_start(exc) from None
+        return await lifecycle.finish(parse_run_id(run_id), current_user.id, data.ended_at if data else None)
 
     @delete(RUN, status_code=HTTP_204_NO_CONTENT, summary="Delete a run and its samples", raises=ERRORS)
     async def delete_run(
         self, run_id: RunId, lifecycle: NamedDependency[RunLifecycleService], current_user: NamedDependency[CurrentUser]
     ) -> None:
-        with run_not_found():
-            await lifecycle.remove(parse_run_id(run_id), current_user.id)
+        await lifecycle.remove(parse_run_id(run_id), current_user.id)
 
     @post(
         RUN + "/cpu-usage",
@@ -182,13 +173,9 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> IngestResult:
         data: SampleIn | list[SampleIn] = await read_body(request, SampleIn | SampleBatch)
-        try:
-            with run_not_found():
-                return await ingest_service.ingest(
-                    parse_run_id(run_id), current_user.id, data if isinstance(data, list) else [data]
-                )
-        except RunFinishedError:
-            raise ConflictException(detail="the run is finished: start a new run") from None
+        return await ingest_service.ingest(
+            parse_run_id(run_id), current_user.id, data if isinstance(data, list) else [data]
+        )
 
     @get(RUN + "/cpu-usage", summary="Samples in time order, keyset-paginated", raises=ERRORS)
     async def list_samples(
@@ -206,8 +193,7 @@ class TestRunController(Controller):
             after = decode_cursor(cursor) if cursor is not None else None
         except InvalidCursorError as exc:
             raise ClientException(detail=str(exc)) from None
-        with run_not_found():
-            return await queries.samples(parse_run_id(run_id), current_user.id, limit, after)
+        return await queries.samples(parse_run_id(run_id), current_user.id, limit, after)
 
     @get(
         RUN + "/cpu-usage/series",
@@ -225,10 +211,9 @@ class TestRunController(Controller):
         window_to: Annotated[str | None, instant("to")] = None,
     ) -> Series:
         window = window_from_query(window_from, window_to, ("from", "to")) or Window()
-        with run_not_found():
-            return Series(
-                items=await queries.series(parse_run_id(run_id), current_user.id, points, window.start, window.end)
-            )
+        return Series(
+            items=await queries.series(parse_run_id(run_id), current_user.id, points, window.start, window.end)
+        )
 
     @get(
         RUN + "/cpu-usage.csv",
@@ -246,8 +231,7 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> Stream:
         parsed = parse_run_id(run_id)
-        with run_not_found():
-            chunks = await export_service.open(parsed, current_user.id)
+        chunks = await export_service.open(parsed, current_user.id)
         return Stream(
             chunks,
             media_type="text/csv; charset=utf-8",
@@ -260,24 +244,3 @@ def parse_run_id(run_id: str) -> uuid.UUID:
         return uuid.UUID(run_id)
     except ValueError:
         raise ClientException(detail=f"malformed run id {run_id[:40]!r}: expected a UUID") from None
-
-
-def _end_before_start(exc: EndBeforeStartError) -> ValidationException:
-    """400 in the shape of every body validation error, naming the field and the run's start."""
-    started = exc.started_at.isoformat().replace("+00:00", "Z")
-    text = (
-        f"before the run's started_at ({started})"
-        if exc.given
-        else f"the run starts at {started}, after the server's time now: send an ended_at at or after it"
-    )
-    problem = {"message": text, "path": "$.ended_at", "source": "body", "field": "ended_at"}
-    return ValidationException(detail=f"invalid body at $.ended_at: {text}", extra=[problem])
-
-
-@contextmanager
-def run_not_found() -> Iterator[None]:
-    """A run that does not exist or is not the caller's: the same 404, whichever service found it."""
-    try:
-        yield
-    except NotFoundError:
-        raise NotFoundException(detail="no such test run") from None

@@ -19,10 +19,12 @@ from typing import Any
 import msgspec
 from advanced_alchemy.exceptions import NotFoundError
 from litestar.datastructures import State
+from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db import UTC, on_galera, utcnow
+from backend.errors import RuleRefusedError
 from backend.retry import retry_conflicts
 from backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
 from backend.runs.schemas import IngestResult, SampleIn
@@ -45,8 +47,13 @@ INSERT_SAMPLES = InsertFromJson(
 )
 
 
-class RunFinishedError(Exception):
+class RunFinishedError(RuleRefusedError):
     """Samples sent to a run that has ended (409)."""
+
+    status_code = HTTP_409_CONFLICT
+
+    def __init__(self) -> None:
+        super().__init__("the run is finished: start a new run")
 
 
 def _utc_text(value: dt.datetime) -> str:

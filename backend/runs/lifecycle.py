@@ -13,18 +13,24 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.dml import Update
 
 from backend.db import utcnow
+from backend.errors import RuleRefusedError
 from backend.retry import retry_conflicts
 from backend.runs.models import TestRun
 from backend.runs.schemas import RunCreate, RunRead, run_fields
 
 
-class EndBeforeStartError(Exception):
-    """A finish whose end time is before the run's start: refused, nothing stored."""
+class EndBeforeStartError(RuleRefusedError):
+    """A finish whose end time is before the run's start: refused (400 naming `$.ended_at`), nothing stored."""
 
     def __init__(self, started_at: dt.datetime, *, given: bool) -> None:
-        self.started_at = started_at
-        self.given = given  # False: the end was the server's time now (the run starts in the future)
-        super().__init__(f"ended_at is before the run's started_at ({started_at.isoformat()})")
+        started = started_at.isoformat().replace("+00:00", "Z")
+        text = (
+            f"before the run's started_at ({started})"
+            if given
+            else f"the run starts at {started}, after the server's time now: send an ended_at at or after it"
+        )
+        problem = {"message": text, "path": "$.ended_at", "source": "body", "field": "ended_at"}
+        super().__init__(f"invalid body at $.ended_at: {text}", [problem])
 
 
 def finish_statement(run_id: uuid.UUID, user_id: int, end: dt.datetime, now: dt.datetime) -> Update:

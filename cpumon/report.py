@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich import box
 from rich.table import Table
@@ -219,7 +219,20 @@ def report_table(figures: ReportFigures, *, local: bool = False) -> Table:
     return table
 
 
-def breakdown_text(figures: ReportFigures) -> str:
+class Breakdown(Protocol):
+    """The breakdown's averages: a run's report figures, or a stored run's summary (`cpumon show`)."""
+
+    @property
+    def avg_user_percent(self) -> float | None: ...
+    @property
+    def avg_system_percent(self) -> float | None: ...
+    @property
+    def avg_iowait_percent(self) -> float | None: ...
+    @property
+    def avg_steal_percent(self) -> float | None: ...
+
+
+def breakdown_text(figures: Breakdown) -> str:
     """user 30.1 %, system 5.2 %, iowait 0.1 %, steal 0.0 % (the parts this platform measures)."""
     parts = [
         ("user", figures.avg_user_percent),

@@ -2,7 +2,8 @@
 
 One column per time bucket of the run (the API downsamples in SQL, so a run of any length costs
 one small request): a solid area up to the bucket's average, a dot at its maximum (so a short
-spike still shows in a long run), and the threshold as a line across. Empty columns
+spike still shows in a long run), a dashed mark at its hottest core's maximum when the samples
+carry it (a single-threaded bottleneck hides in the total), and the threshold as a line across. Empty columns
 between buckets take the next bucket's value — a sample stands for the interval that ends at
 it, the rule the API's time above threshold uses — unless the gap is much longer than the usual
 (median) spacing of the buckets (the agent was stopped): that stays blank.
@@ -22,6 +23,7 @@ from cpumon.review.common import compact_duration
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 PEAK = "·"
+CORE = "╌"
 AXIS_LABEL_WIDTH = 4
 MARGIN = AXIS_LABEL_WIDTH + 2  # "100 ┤"
 MIN_WIDTH = 10
@@ -35,6 +37,7 @@ class Column:
     min_percent: float
     avg_percent: float
     max_percent: float
+    max_core_percent: float | None = None
 
     def merged(self, other: Column) -> Column:
         count = self.count + other.count
@@ -44,7 +47,13 @@ class Column:
             min_percent=min(self.min_percent, other.min_percent),
             avg_percent=avg,
             max_percent=max(self.max_percent, other.max_percent),
+            max_core_percent=_max_or_none(self.max_core_percent, other.max_core_percent),
         )
+
+
+def _max_or_none(a: float | None, b: float | None) -> float | None:
+    known = [value for value in (a, b) if value is not None]
+    return max(known) if known else None
 
 
 def columns(buckets: Sequence[Bucket], *, first: dt.datetime, last: dt.datetime, width: int) -> list[Column | None]:
@@ -54,7 +63,9 @@ def columns(buckets: Sequence[Bucket], *, first: dt.datetime, last: dt.datetime,
     placed: list[Column | None] = [None] * width
     for bucket in buckets:
         index = min(width - 1, max(0, int((bucket.start - first).total_seconds() / step)))
-        column = Column(bucket.count, bucket.min_percent, bucket.avg_percent, bucket.max_percent)
+        column = Column(
+            bucket.count, bucket.min_percent, bucket.avg_percent, bucket.max_percent, bucket.max_core_percent
+        )
         existing = placed[index]
         placed[index] = column if existing is None else existing.merged(column)
     gaps = sorted((b.start - a.start).total_seconds() for a, b in itertools.pairwise(buckets))
@@ -91,6 +102,9 @@ def render(
         line.append("┤" if label else "│", style="dim")
         for column in cols:
             char, style = _cell(column, row, height, threshold, threshold_row)
+            if char in {" ", PEAK} and column is not None and _in_row(column.max_core_percent, row, height):
+                # The hottest core above the area: a single-threaded bottleneck hides in the total.
+                char, style = CORE, "magenta"
             if char == " " and row == threshold_row:
                 char, style = threshold_char, "yellow"
             line.append(char, style=style)
@@ -101,8 +115,21 @@ def render(
     return lines
 
 
+def _in_row(percent: float | None, row: int, rows: int) -> bool:
+    if percent is None:
+        return False
+    row_size = 100.0 / rows
+    return row == min(rows - 1, int(percent / row_size))
+
+
 def legend(
-    *, threshold: float, width: int, first: dt.datetime, last: dt.datetime, height: int = DEFAULT_HEIGHT
+    *,
+    threshold: float,
+    width: int,
+    first: dt.datetime,
+    last: dt.datetime,
+    height: int = DEFAULT_HEIGHT,
+    hottest_core: bool = False,
 ) -> Text:
     span = max(0.0, (last - first).total_seconds())
     per_column = span / max(MIN_WIDTH, width)
@@ -112,6 +139,9 @@ def legend(
     text.append(" average  ", style="dim")
     text.append(PEAK, style="cyan")
     text.append(" max  ", style="dim")
+    if hottest_core:
+        text.append(CORE, style="magenta")
+        text.append(" hottest core  ", style="dim")
     threshold_row = min(height - 1, int(threshold / row_size))
     text.append(_threshold_char((threshold - threshold_row * row_size) / row_size), style="yellow")
     text.append(f" threshold {threshold:g} %", style="dim")

@@ -41,6 +41,12 @@ class Summary:
     last_sample_at: dt.datetime | None
     threshold_percent: float
     time_above_threshold_s: float
+    # The breakdown's averages and the hottest core's max: None when no sample carried them.
+    avg_user_percent: float | None = None
+    avg_system_percent: float | None = None
+    avg_iowait_percent: float | None = None
+    avg_steal_percent: float | None = None
+    max_core_percent: float | None = None
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> Summary:
@@ -53,7 +59,16 @@ class Summary:
             last_sample_at=_time_or_none(body.get("last_sample_at")),
             threshold_percent=float(body["threshold_percent"]),
             time_above_threshold_s=float(body["time_above_threshold_s"]),
+            avg_user_percent=_float_or_none(body.get("avg_user_percent")),
+            avg_system_percent=_float_or_none(body.get("avg_system_percent")),
+            avg_iowait_percent=_float_or_none(body.get("avg_iowait_percent")),
+            avg_steal_percent=_float_or_none(body.get("avg_steal_percent")),
+            max_core_percent=_float_or_none(body.get("max_core_percent")),
         )
+
+    @property
+    def has_breakdown(self) -> bool:
+        return self.avg_user_percent is not None or self.max_core_percent is not None
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class Bucket:
     min_percent: float
     avg_percent: float
     max_percent: float
+    max_core_percent: float | None = None  # the hottest core in the bucket, when the samples carry it
 
 
 class ReviewClient:
@@ -223,6 +239,7 @@ def _buckets(body: Any) -> list[Bucket]:
             min_percent=float(item["min_percent"]),
             avg_percent=float(item["avg_percent"]),
             max_percent=float(item["max_percent"]),
+            max_core_percent=_float_or_none(item.get("max_core_percent")),
         )
         for item in body["items"]
     ]

@@ -114,7 +114,9 @@ def as_json(run: Run, waiting: Mapping[str | None, int] | None = None) -> dict[s
     return body
 
 
-OPTIONAL_COLUMNS = ("host", "started")  # left out, in this order, when a terminal is too narrow
+BREAKDOWN = "usr/sys/io/st %"
+# Left out, in this order, when a terminal is too narrow (the breakdown only exists for runs that carry it).
+OPTIONAL_COLUMNS = (BREAKDOWN, "host", "started")
 NAME_FITS = 14
 NAME_MAX = 40
 WIDEST = 10_000
@@ -158,6 +160,10 @@ def runs_table(
         ("max", {"justify": "right", "no_wrap": True}),
         ("above threshold", {"justify": "right", "no_wrap": True}),
     ]
+    breakdown = any(run.summary is not None and run.summary.has_breakdown for run in runs)
+    if breakdown:  # the hottest core and the breakdown, for runs recorded by an agent that sends them
+        columns.append(("core max", {"justify": "right", "no_wrap": True}))
+        columns.append((BREAKDOWN, {"justify": "right", "no_wrap": True}))
     for header, options in columns:
         if header not in without:
             table.add_column(header, **options)
@@ -183,7 +189,8 @@ def runs_table(
             "duration": duration,
         }
         optional = [value for header, value in cells.items() if header not in without]
-        table.add_row(*optional, *figures)
+        extra = _breakdown_cells(run, without) if breakdown else []
+        table.add_row(*optional, *figures, *extra)
     return table
 
 
@@ -196,3 +203,21 @@ def _duration_cell(run: Run, now: dt.datetime | None, waiting: Mapping[str | Non
         # Not running: `cpumon sync` (or the next start) delivers them and finishes the run.
         return Text(f"{plural(count, 'sample')} waiting here" if count else "end waiting here", style="yellow")
     return Text("running", style="yellow")
+
+
+def _breakdown_cells(run: Run, without: frozenset[str]) -> list[Text | str]:
+    """The hottest core's max and 'user/system/iowait/steal' averages, '-' where the run has none."""
+    summary = run.summary
+    if summary is None or not summary.has_breakdown:
+        cells: list[Text | str] = ["-", "-"]
+    else:
+        hot = summary.max_core_percent is not None and summary.max_core_percent > summary.threshold_percent
+        parts = (
+            summary.avg_user_percent,
+            summary.avg_system_percent,
+            summary.avg_iowait_percent,
+            summary.avg_steal_percent,
+        )
+        shares = "/".join("-" if value is None else f"{value:.0f}" for value in parts)
+        cells = [Text(format_percent(summary.max_core_percent), style="red" if hot else ""), shares]
+    return cells[:1] if BREAKDOWN in without else cells

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cpumon.report import format_duration, format_percent, time_above_text
+from cpumon.report import breakdown_text, format_duration, format_percent, time_above_text
 from cpumon.review import chart
 from cpumon.review.client import Bucket, ReviewClient, Run
 from cpumon.review.common import format_time, reader_may_leave, with_client
@@ -95,7 +95,17 @@ def chart_lines(shown: Shown, *, width: int, height: int) -> list[Text]:
         width=width,
         height=height,
     )
-    lines.append(chart.legend(threshold=summary.threshold_percent, width=width, first=first, last=last, height=height))
+    hottest_core = any(bucket.max_core_percent is not None for bucket in shown.buckets)
+    lines.append(
+        chart.legend(
+            threshold=summary.threshold_percent,
+            width=width,
+            first=first,
+            last=last,
+            height=height,
+            hottest_core=hottest_core,
+        )
+    )
     return lines
 
 
@@ -126,6 +136,11 @@ def summary_table(run: Run, console: Console) -> Table:
             ("Threshold", format_percent(summary.threshold_percent)),
             ("Time above threshold", Text(above, style="red" if summary.time_above_threshold_s > 0 else "")),
         ]
+        if summary.has_breakdown:
+            rows += [
+                ("Breakdown (avg)", breakdown_text(summary)),
+                ("Hottest core (max)", format_percent(summary.max_core_percent)),
+            ]
     for label, value in rows:
         table.add_row(label, value)
     return table

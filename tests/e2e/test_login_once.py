@@ -13,7 +13,8 @@ import pytest
 
 from .conftest import PASSWORD, USERNAME, ServerProcess, clean_environ
 
-pytestmark = pytest.mark.e2e
+# Several cpumon processes and server starts each: on two busy cores that outlasts the default 120 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def cpumon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

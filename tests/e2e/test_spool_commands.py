@@ -15,7 +15,8 @@ from .conftest import ServerProcess, agent_env, wait_for
 from .test_agent import StartAgent, assert_every_seq_once, count, run_id_of
 from .test_login_once import cpumon
 
-pytestmark = pytest.mark.e2e
+# Several cpumon processes and server starts each: on two busy cores that outlasts the default 120 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def test_runs_marks_spooled_samples_and_sync_delivers_them(
@@ -101,3 +102,28 @@ def test_delete_needs_yes_off_a_terminal(cpumon_server: ServerProcess, start_age
     with pytest.raises(httpx.HTTPStatusError):
         api.run(run_id)
     assert cpumon(env, "delete", run_id, "--yes").returncode == 1  # gone: one line, exit 1
+
+
+def test_runs_and_show_carry_the_breakdown_and_the_hottest_core(
+    cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path
+) -> None:
+    env = agent_env(cpumon_server.url, tmp_path / "spool", CPUMON_DURATION="1.5", CPUMON_RUN_NAME="broken down")
+    agent = start_agent(env)
+    run_id = run_id_of(agent)
+    assert agent.wait_exit() == 0, agent.stderr
+    summary = cpumon_server.client().run(run_id)["summary"]
+    assert summary["max_core_percent"] is not None
+
+    listed = cpumon(env, "runs")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert "core max" in header
+    assert "usr/sys/io/st %" in header
+    assert f"{summary['max_core_percent']:.1f} %" in row
+    assert re.search(r"\d+/\d+/(\d+|-)/(\d+|-)$", row.rstrip())
+
+    shown = cpumon(env, "show", run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(rf"│ Hottest core \(max\) +│ {summary['max_core_percent']:.1f} %", shown.stdout)
+    assert "│ Breakdown (avg)" in shown.stdout
+    assert "╌ hottest core" in shown.stdout  # the mark itself is drawn above the average (tests/review/test_chart)

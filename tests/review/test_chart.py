@@ -80,3 +80,17 @@ def test_compact_durations() -> None:
         "4m05s",
         "2h03m04s",
     ]
+
+
+def test_the_hottest_core_is_a_dashed_mark_above_the_average() -> None:
+    # 4 cores, one pinned: 25 % in total, 100 % on the hottest core.
+    buckets = [Bucket(T0 + dt.timedelta(seconds=s), 1, 25.0, 25.0, 25.0, max_core_percent=100.0) for s in range(2)]
+    lines = render(buckets, first=T0, last=T0 + dt.timedelta(seconds=1), threshold=80, width=10, height=10)
+    plot = [line.plain[6:] for line in lines[:10]]
+    assert plot[0] == "╌" * 10  # 90-100 %: the hottest core
+    assert plot[9 - 2] == "▄" * 10  # the total's average, 20-30 %
+    assert all("╌" not in row for row in plot[1:])
+    plain = render(
+        [_bucket(0, 25), _bucket(1, 25)], first=T0, last=T0 + dt.timedelta(seconds=1), threshold=80, width=10
+    )
+    assert "╌" not in "".join(line.plain for line in plain), "no mark for samples without a hottest core"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
-import httpx
 import psutil
+
+# The one helper that starts a server and waits for it, shared with the tests (`python -m bench` runs
+# from the checkout's root, so `tests` is importable).
+import tests.support.server as support
+from tests.support.server import ServerStartError, clean_environ
+
+__all__ = ["clean_environ"]
 
 BENCH_USER = "bench"
 BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway user in a throwaway database
@@ -27,12 +32,6 @@ class BenchError(Exception):
     """Something the suite cannot go on without (a server that does not start, a database it cannot reach)."""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def venv_script(name: str) -> str:
     """A console script of the running interpreter's environment (the real `cpumon-server`, `cpumon`)."""
     beside = Path(sys.executable).parent / name
@@ -42,13 +41,6 @@ def venv_script(name: str) -> str:
     if found is None:
         raise BenchError(f"{name!r} is not installed in this environment (pip install -e '.[server]')")
     return found
-
-
-def clean_environ(**extra: str) -> dict[str, str]:
-    """This process's environment without any CPUMON_* variable, plus `extra`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CPUMON_")}
-    env.update(extra)
-    return env
 
 
 @dataclass
@@ -139,43 +131,18 @@ def migrate_and_add_user(database: Database, log_path: Path) -> None:
                 raise BenchError(f"`{' '.join(argv[1:])}` failed ({done.returncode}); see {log_path}")
 
 
-@dataclass
-class ServerProcess:
-    """A server subprocess on a free loopback port, in its own process group, measurable with psutil."""
+@dataclass(kw_only=True)
+class ServerProcess(support.ServerProcess):
+    """A server subprocess on a free loopback port (tests/support/server.py), measurable with psutil."""
 
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    def start(self, within: float = START_TIMEOUT_S) -> Self:
+        try:
+            return super().start(within)
+        except ServerStartError as exc:  # the suite reports BenchErrors; the process is stopped already
+            raise BenchError(f"{exc}\n(log: {self.log_path})") from None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = dict(self.env, CPUMON_HOST="127.0.0.1", CPUMON_PORT=str(self.port))
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise BenchError(f"{self.name} exited ({self.process.returncode}) at start:\n{tail}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200 and self._workers_up():
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise BenchError(f"{self.name} did not answer /health within {START_TIMEOUT_S:g} s; see {self.log_path}")
+    def ready(self) -> bool:
+        return super().ready() and self._workers_up()
 
     def _workers_up(self) -> bool:
         workers = int(self.env.get("CPUMON_WORKERS", "1"))
@@ -211,29 +178,6 @@ class ServerProcess:
                 total += times.user + times.system
         return total
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        process, self.process = self.process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        # Workers left behind by a supervisor that died (they share its process group).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
 
 def cpumon_server(
     database: Database, log_path: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
@@ -247,14 +191,19 @@ def cpumon_server(
         **(extra_env or {}),
     )
     return ServerProcess(
-        f"cpumon-server ({database.label}, {workers} worker(s))", [venv_script("cpumon-server")], env, log_path
+        name=f"cpumon-server ({database.label}, {workers} worker(s))",
+        command=[venv_script("cpumon-server")],
+        env=env,
+        log_path=log_path,
     )
 
 
 def baseline_server(log_path: Path, *, workers: int = 1) -> ServerProcess:
     """The trivial Litestar app of bench/baseline.py, served by uvicorn with cpumon-server's options."""
     env = clean_environ(CPUMON_WORKERS=str(workers))
-    return ServerProcess("baseline Litestar app", [sys.executable, "-m", "bench.baseline"], env, log_path)
+    return ServerProcess(
+        name="baseline Litestar app", command=[sys.executable, "-m", "bench.baseline"], env=env, log_path=log_path
+    )
 
 
 class CpuMeter:

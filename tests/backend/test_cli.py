@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from backend.migrations import head_revision
 from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
+from tests.support.server import ServerProcess
 
 SERVER = [sys.executable, "-m", "backend.cli"]
 
@@ -111,39 +110,14 @@ def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture
-def served(env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
+def served(env: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """migrate && create-user alice && cpumon-server, as the README says (extra env: indirect param)."""
     env = {**env, **getattr(request, "param", {})}
     assert run(["migrate"], env).returncode == 0
     assert run(["create-user", "alice"], env, "alice-password\n").returncode == 0
-    port = free_port()
-    process = subprocess.Popen(
-        SERVER, env={**env, "CPUMON_PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with ServerProcess(command=SERVER, env=env, log_path=tmp_path / "server.log") as server:
+        yield server.url
 
 
 def test_served_api_works_end_to_end(served: str) -> None:

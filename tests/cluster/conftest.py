@@ -20,8 +20,9 @@ from tests.backend.conftest import add_user
 from tests.conftest import REDIS_URL, Backend, _require
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
 from tests.e2e.conftest import USERNAME as AGENT_USERNAME
-from tests.e2e.conftest import clean_environ, start_agent
-from tests.reliability.conftest import PASSWORD, USERNAME, Server, server_command
+from tests.e2e.conftest import start_agent
+from tests.reliability.conftest import PASSWORD, USERNAME, Server
+from tests.support.server import clean_environ, server_command
 
 from .galera import PROVIDER, GaleraCluster
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,23 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.server import free_ports, stop_process
+
 PROVIDER = Path("/usr/lib/galera/libgalera_smm.so")
 CLUSTER_NAME = "cpumon_test"
 DATABASE = "cpumon"
 # A silent node is suspected after 3 s and evicted after 6 s at most (Galera's defaults: 5 s and 15 s).
 EVICTION = "evs.suspect_timeout=PT3S; evs.inactive_timeout=PT6S; evs.install_timeout=PT6S"
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports (held open together so none is handed out twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def poll(condition: Callable[[], bool], *, within: float, what: str) -> None:
@@ -152,14 +141,8 @@ wsrep_slave_threads=2
         self.sql(f"SET GLOBAL wsrep_provider_options='gmcast.isolate={int(on)}'")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, grace=20)  # mariadbd is not a group leader: only it is signalled
 
 
 @dataclass

@@ -8,15 +8,14 @@ deadline, never by sleeping a fixed time, so the suite passes on two busy cores.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,16 +23,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+import tests.support.server as support
+from tests.support.server import START_DEADLINE_S, clean_environ, server_command
+
 USERNAME = "e2e"
 PASSWORD = "e2e-password-1"
-START_DEADLINE_S = 240.0  # generous: a cold start on loaded CI cores (imports took 2 min with 8 suites on 2 cores)
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], T | None], *, within: float, what: str, every: float = 0.05) -> T:
@@ -48,72 +43,15 @@ def wait_for(condition: Callable[[], T | None], *, within: float, what: str, eve
         time.sleep(every)
 
 
-def clean_environ(**extra: str) -> dict[str, str]:
-    """This process's environment without any CPUMON_* variable, plus `extra`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CPUMON_")}
-    env.update(extra)
-    return env
-
-
-def _server_cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", *args]
-
-
-@dataclass
-class ServerProcess:
-    """One `cpumon-server` on a fixed port; it can be killed and started again on the same port."""
+@dataclass(kw_only=True)
+class ServerProcess(support.ServerProcess):
+    """One `cpumon-server` over an SQLite file on a fixed port; it can be killed and started again on the same port."""
 
     database: Path
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
     readers: list[ApiReader] = field(default_factory=list)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        return clean_environ(
-            CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{self.database}",
-            CPUMON_HOST="127.0.0.1",
-            CPUMON_PORT=str(self.port),
-            CPUMON_LOG_LEVEL="warning",
-        )
-
-    def start(self) -> None:
-        assert self.process is None, "already running"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(_server_cli(), env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        wait_for(self._healthy, within=START_DEADLINE_S, what=f"the server at {self.url} to answer /health")
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"the server exited ({self.process.returncode}): {self.log_path.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, as in a crash."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
+    def __post_init__(self) -> None:
+        self.env = clean_environ(CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{self.database}", CPUMON_LOG_LEVEL="warning")
 
     def client(self, username: str = USERNAME, password: str = PASSWORD) -> ApiReader:
         """A logged-in reader; closed when the fixture ends."""
@@ -168,30 +106,38 @@ def server_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated database with the test user, made once and copied for each server."""
     path = tmp_path_factory.mktemp("server-template") / "cpumon.db"
     env = clean_environ(CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{path}", CPUMON_BCRYPT_ROUNDS="4")
-    subprocess.run(_server_cli("migrate"), env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run(
-        _server_cli("create-user", USERNAME),
-        env=env,
-        input=f"{PASSWORD}\n".encode(),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    subprocess.run(server_command("migrate"), env=env, check=True, capture_output=True, timeout=120)
+    create_user(env, USERNAME, PASSWORD)
     return path
+
+
+def create_user(env: dict[str, str], username: str, password: str) -> None:
+    """`cpumon-server create-user NAME` with the password on stdin, as a script would."""
+    command = server_command("create-user", username)
+    subprocess.run(command, env=env, input=f"{password}\n".encode(), check=True, capture_output=True, timeout=120)
+
+
+@contextmanager
+def server_over_copy(template: Path, folder: Path, *users: tuple[str, str]) -> Iterator[ServerProcess]:
+    """A running server in `folder` over a copy of the template database (plus `users`); closed after."""
+    folder.mkdir(exist_ok=True)
+    database = folder / "cpumon.db"
+    shutil.copyfile(template, database)
+    server = ServerProcess(database=database, log_path=folder / "server.log")
+    for username, password in users:
+        create_user(server.env, username, password)
+    server.start()  # a failed start stops its process itself
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
 def cpumon_server(tmp_path: Path, server_database: Path) -> Iterator[ServerProcess]:
     """A running server of this test's own, over a copy of the template database."""
-    database = tmp_path / "server" / "cpumon.db"
-    database.parent.mkdir()
-    shutil.copyfile(server_database, database)
-    server = ServerProcess(database=database, log_path=tmp_path / "server" / "server.log")
-    server.start()
-    try:
+    with server_over_copy(server_database, tmp_path / "server") as server:
         yield server
-    finally:
-        server.close()
 
 
 # -- the agent --------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from cpumon.spool import RunSpool, Spool
+from tests.support.server import free_port
 
-from .conftest import AgentProcess, ServerProcess, agent_env, free_port, wait_for
+from .conftest import AgentProcess, ServerProcess, agent_env, wait_for
 
 pytestmark = pytest.mark.e2e
 

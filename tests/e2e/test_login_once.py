@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import PASSWORD, USERNAME, ServerProcess, clean_environ
+from tests.support.server import clean_environ
+
+from .conftest import PASSWORD, USERNAME, ServerProcess
 
 # Several cpumon processes and server starts each: on two busy cores that outlasts the default 120 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-import tests.e2e.conftest as e2e
 from tests.browser import browser, browser_page  # noqa: F401 - fixtures
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
     PASSWORD,
@@ -26,22 +25,15 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures
     ApiReader,
     ServerProcess,
     agent_env,
-    clean_environ,
     cpumon_server,
-    free_port,
     server_database,
     start_agent,
     wait_for,
 )
+from tests.support.server import clean_environ, free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOCUST_DEADLINE_S = 90.0  # start-up, a few seconds of load and the end of test, on two busy cores
-
-
-@pytest.fixture(autouse=True)
-def patient_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server starting next to Locust, an agent and a CPU burst may take longer than the e2e default."""
-    monkeypatch.setattr(e2e, "START_DEADLINE_S", 120.0)
 
 
 class _Ok(BaseHTTPRequestHandler):

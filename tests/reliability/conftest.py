@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,62 +23,21 @@ import pytest
 from backend.migrations import upgrade
 from tests.backend.conftest import add_user
 from tests.conftest import MYSQL_URL, REDIS_URL, Backend, _require, drop_mysql_database, mysql_database_url
-from tests.e2e.conftest import START_DEADLINE_S, clean_environ, free_port, wait_for
+from tests.support.server import ServerProcess, clean_environ
 
 USERNAME = "reliability"
 PASSWORD = "reliability-pw-7f3a9c"
 
 
-def server_command() -> list[str]:
-    return [sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())"]
-
-
-@dataclass
-class Server:
+@dataclass(kw_only=True)
+class Server(ServerProcess):
     """One `cpumon-server` process with the given CPUMON_* settings; start, kill and start again."""
 
     settings: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def env(self) -> dict[str, str]:
-        defaults = {"CPUMON_HOST": "127.0.0.1", "CPUMON_LOG_LEVEL": "info", "CPUMON_BCRYPT_ROUNDS": "4"}
-        return clean_environ(**{**defaults, **self.settings, "CPUMON_PORT": str(self.port)})
-
-    def start(self, within: float = START_DEADLINE_S) -> Server:
-        assert self.process is None, "already running"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(server_command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._healthy, within=within, what=f"the server at {self.url} to answer /health")
-        return self
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"the server exited ({self.process.returncode}): {self.log()[-3000:]}", pytrace=False)
-        try:
-            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
+    def __post_init__(self) -> None:
+        defaults = {"CPUMON_LOG_LEVEL": "info", "CPUMON_BCRYPT_ROUNDS": "4"}
+        self.env = clean_environ(**{**defaults, **self.settings})
 
     def client(self, *, login: bool = True, timeout: float = 10.0) -> httpx.Client:
         http = httpx.Client(base_url=self.url, timeout=timeout)

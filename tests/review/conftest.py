@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import PASSWORD, USERNAME, ServerProcess, clean_environ, server_database
+from tests.e2e.conftest import PASSWORD, USERNAME, ServerProcess, server_database
+from tests.support.server import clean_environ
 
 __all__ = ["server_database"]  # the session fixture, re-exported for pytest
 

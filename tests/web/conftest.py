@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,25 +23,14 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures
     PASSWORD,
     USERNAME,
     ServerProcess,
-    _server_cli,
     server_database,
+    server_over_copy,
     wait_for,
 )
 
 OTHER_USER, OTHER_PASSWORD = "other", "other-password-1"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 SCREENSHOTS = os.environ.get("CPUMON_SCREENSHOT_DIR")
-
-
-START_DEADLINE_S = 240.0  # importing the server took 25-50 s on two cores shared by busy neighbours
-
-
-class WebServer(ServerProcess):
-    def start(self) -> None:
-        assert self.process is None, "already running"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(_server_cli(), env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._healthy, within=START_DEADLINE_S, what=f"the server at {self.url} to answer /health")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,24 +41,10 @@ def dashboard_assets() -> None:
 
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory: pytest.TempPathFactory, server_database: Path) -> Iterator[ServerProcess]:  # noqa: F811
-    """One server per test module, over a copy of the migrated database with the e2e user."""
+    """One server per test module, over a copy of the migrated database with the e2e user and the other one."""
     folder = tmp_path_factory.mktemp("web-server")
-    database = folder / "cpumon.db"
-    shutil.copyfile(server_database, database)
-    server = WebServer(database=database, log_path=folder / "server.log")
-    subprocess.run(
-        _server_cli("create-user", OTHER_USER),
-        env=server.env,
-        input=f"{OTHER_PASSWORD}\n".encode(),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    server.start()
-    try:
+    with server_over_copy(server_database, folder, (OTHER_USER, OTHER_PASSWORD)) as server:
         yield server
-    finally:
-        server.close()
 
 
 @dataclass

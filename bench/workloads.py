@@ -336,6 +336,7 @@ def agent_overhead(server: ServerProcess, workdir: Path, rep: int, duration: flo
         CPUMON_SPOOL_DIR=str(workdir / "spool"),
         XDG_CONFIG_HOME=str(workdir / "config"),
         XDG_DATA_HOME=str(workdir / "data"),
+        XDG_STATE_HOME=str(workdir / "state"),  # the agent's saved login stays in the bench's directory
     )
     out_path = workdir / f"agent-{rep}.out"
     with out_path.open("wb") as out:

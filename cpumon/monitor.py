@@ -137,40 +137,11 @@ class Monitor:
         meta = await self._unless_stopped(self._start_run(name, started_at, online=online))
         if self.api.credentials is not None:
             self.api.credentials.may_prompt = False  # a prompt under the live display would garble it
-        outbox = Outbox(
-            meta=meta,
-            spool=spool.run(meta.run_id),
-            batch_size=settings.batch_size,
-            queue_size=settings.queue_size,
-            notices=self.display,
-            # During an outage at most one flush interval of samples waits in memory only.
-            crash_window=max(1, min(settings.batch_size, math.ceil(settings.flush_interval / settings.interval))),
-            uploads_failing=meta.api_id is None,
-        )
-        uploader = Uploader(
-            self.api,
-            outbox,
-            notices=self.display,
-            recovered=recovered,
-            flush_interval=settings.flush_interval,
-            retry_max_delay=settings.retry_max_delay,
-            api_answered=meta.api_id is not None,
-        )
+        outbox, uploader = self._outbox_and_uploader(spool, meta, recovered)
         stats = RunStats(threshold=settings.threshold, on=settings.threshold_on)
         tracker = ThresholdTracker(settings.threshold, hysteresis=settings.alert_hysteresis)
 
-        self.display.start(
-            run_id=meta.api_id,
-            run_name=meta.name,
-            api_url=settings.api_url,
-            interval=settings.interval,
-            started_mono=start_mono,
-        )
-        if self.away is not None:
-            self.display.warn(
-                f"the API does not answer ({self.away}): recording anyway; the run is created there "
-                "as soon as it does (--require-api exits instead)"
-            )
+        self._opening_lines(meta, start_mono)
         upload_task = asyncio.create_task(uploader.run(), name="cpumon-uploader")
         upload_task.add_done_callback(self._stop_if_refused)
         try:
@@ -222,6 +193,43 @@ class Monitor:
                 f"{refused.message}; the {plural(kept, 'sample')} recorded are kept in {outbox.spool.path}"
             )
         return finished, kept
+
+    def _outbox_and_uploader(self, spool: Spool, meta: RunMeta, recovered: list[Outbox]) -> tuple[Outbox, Uploader]:
+        settings = self.settings
+        outbox = Outbox(
+            meta=meta,
+            spool=spool.run(meta.run_id),
+            batch_size=settings.batch_size,
+            queue_size=settings.queue_size,
+            notices=self.display,
+            # During an outage at most one flush interval of samples waits in memory only.
+            crash_window=max(1, min(settings.batch_size, math.ceil(settings.flush_interval / settings.interval))),
+            uploads_failing=meta.api_id is None,
+        )
+        uploader = Uploader(
+            self.api,
+            outbox,
+            notices=self.display,
+            recovered=recovered,
+            flush_interval=settings.flush_interval,
+            retry_max_delay=settings.retry_max_delay,
+            api_answered=meta.api_id is not None,
+        )
+        return outbox, uploader
+
+    def _opening_lines(self, meta: RunMeta, start_mono: float) -> None:
+        self.display.start(
+            run_id=meta.api_id,
+            run_name=meta.name,
+            api_url=self.settings.api_url,
+            interval=self.settings.interval,
+            started_mono=start_mono,
+        )
+        if self.away is not None:
+            self.display.warn(
+                f"the API does not answer ({self.away}): recording anyway; the run is created there "
+                "as soon as it does (--require-api exits instead)"
+            )
 
     def _stop_if_refused(self, task: asyncio.Task[None]) -> None:
         # Wrong credentials met once an API that was away answers: stop as Ctrl-C would.

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from cpumon.cli import build_parser, main
+from cpumon.review.client import Run
+from cpumon.review.delete import _confirmed
 from cpumon.settings import AgentSettings, env_var, flag, setting_fields
 
 
@@ -134,3 +140,24 @@ def test_a_world_writable_config_is_refused_even_without_a_password(
     config.chmod(0o644)  # readable is fine when no password is in it
     assert main(["--config", str(config), "--interval", "0"]) == 2
     assert "invalid interval" in capsys.readouterr().err
+
+
+def test_the_commands_and_the_cli_do_not_import_each_other() -> None:
+    code = "import sys, cpumon.review; print('cpumon.cli' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("answer", "deleted"), [("y", True), ("yes", True), ("", False), ("n", False)])
+def test_delete_asks_and_only_yes_deletes(monkeypatch: pytest.MonkeyPatch, answer: str, deleted: bool) -> None:
+    asked: list[str] = []
+
+    def typed(prompt: str = "") -> str:
+        asked.append(prompt)
+        return answer
+
+    monkeypatch.setattr("builtins.input", typed)
+    run = Run("r1", "nightly", "host", 1.0, 80.0, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None)
+    out = io.StringIO()
+    assert _confirmed(run, Console(file=out, force_terminal=False)) is deleted
+    assert "delete run nightly (r1)" in out.getvalue() + "".join(asked)

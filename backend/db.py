@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from backend.errors import CONNECTION_LOST, raw_error_number
+from backend.errors import CANNOT_CONNECT, CONNECTION_LOST, raw_error_number
 from backend.settings import ServerSettings
 
 UTC = dt.UTC
@@ -121,9 +121,25 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_si
         },
         **options,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_failure_as_driver_error)
     event.listen(engine.sync_engine, "connect", _mysql_on_connect)
     event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
     return engine
+
+
+def _connect_failure_as_driver_error(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> Any:
+    """Connect as the dialect would, with every failure to connect raised as the driver's error 2003.
+
+    asyncmy raises a bare RuntimeError ("Transport does not expose socket instance") when the server (or
+    a proxy in front of it) closes the connection before the handshake; SQLAlchemy does not know that
+    type, so a database outage would answer 500 instead of 503.
+    """
+    dbapi = dialect.loaded_dbapi
+    try:
+        return dbapi.connect(*cargs, **cparams)
+    except RuntimeError as exc:
+        host = cparams.get("host", "?")
+        raise dbapi.OperationalError(CANNOT_CONNECT, f"Can't connect to MySQL server on {host!r} ({exc})") from exc
 
 
 def _quiet_cursor_class() -> type[Any]:

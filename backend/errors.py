@@ -58,6 +58,8 @@ CONNECTION_LOST = frozenset(
     }
 )
 
+CANNOT_CONNECT = 2003  # the client's error for a TCP connection that failed or was closed before the handshake
+
 #: MySQL/MariaDB errors that say the database cannot be used now: reaching it, or serving anything.
 MYSQL_UNAVAILABLE = CONNECTION_LOST | {
     1040,  # too many connections
@@ -66,7 +68,7 @@ MYSQL_UNAVAILABLE = CONNECTION_LOST | {
     1129,  # host blocked
     1203,  # user has too many connections
     2002,  # cannot connect (socket)
-    2003,  # cannot connect (TCP)
+    CANNOT_CONNECT,
     2005,  # unknown host
     2026,  # TLS error
 }

@@ -22,8 +22,9 @@ from cpumon import __version__
 from cpumon.backoff import is_retryable_status
 from cpumon.credentials import Credentials
 from cpumon.sample import Sample
-from cpumon.session import LOGIN_PATH, LOGOUT_PATH, LoginAgain, SessionFile
+from cpumon.session import LOGOUT_PATH, LoginAgain, SessionFile
 from cpumon.settings import AgentSettings
+from cpumon.wire import LOGIN_PATH
 
 NO_PASSWORD = "no password to log in with"  # noqa: S105 - a message, not a password
 

@@ -24,8 +24,8 @@ import httpx
 import platformdirs
 
 from cpumon.spool import private_dir, write_atomically
+from cpumon.wire import LOGIN_PATH
 
-LOGIN_PATH = "/api/auth/login"
 LOGOUT_PATH = "/api/auth/logout"
 log = logging.getLogger(__name__)
 

@@ -28,15 +28,13 @@ from pydantic_settings import (
 
 from cpumon.errors import SettingsError
 from cpumon.threshold import ThresholdOn
+from cpumon.wire import HOSTNAME_MAX, MAX_BATCH, NAME_MAX
 
 APP_NAME = "cpumon"
 ENV_PREFIX = "CPUMON_"
 CONFIG_ENV_VAR = "CPUMON_CONFIG"
 # The kernel counts CPU time in 10 ms ticks: below 50 ms a reading is mostly rounding, and alerts flap.
 MIN_INTERVAL = 0.05
-MAX_BATCH = 10_000  # the API accepts at most this many samples per request
-NAME_MAX = 200  # the API's limit on a run name
-HOSTNAME_MAX = 255  # the API's limit on a host name
 
 
 def default_config_file() -> Path:

@@ -11,8 +11,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import AuditMixin, BigIntIdMixin, UTCDateTime
+from cpumon.wire import USERNAME_MAX
 
-USERNAME_MAX = 64
 ATTEMPT_KEY_MAX = 64
 
 #: Compared byte for byte on MariaDB/MySQL too, whose default collation folds case and accents:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from backend.auth.models import USERNAME_MAX
+from cpumon.wire import USERNAME_MAX
 
 Username = Annotated[str, msgspec.Meta(min_length=1, max_length=USERNAME_MAX, pattern=r"^[^\s\x00-\x1f]+$")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]

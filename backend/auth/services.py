@@ -9,9 +9,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.auth.connections import hand_back
-from backend.auth.models import USERNAME_MAX, User
+from backend.auth.models import User
 from backend.auth.passwords import Passwords, cost_of, hash_password, verify_password
 from backend.auth.usernames import display_username, username_key, username_problem
+from cpumon.wire import USERNAME_MAX
 
 
 class InvalidUsernameError(ValueError):

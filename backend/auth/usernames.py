@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from backend.auth.models import USERNAME_MAX
+from cpumon.wire import USERNAME_MAX
 
 
 def _without_format_characters(text: str) -> str:

@@ -19,6 +19,7 @@ from backend.live.feed import CLOSE, LiveEvent, LiveHub
 from backend.runs.controllers import ERRORS, RunId, parse_run_id
 from backend.runs.providers import provide_query_service
 from backend.runs.queries import RunQueryService
+from cpumon.wire import RUNS_PATH
 
 KEEPALIVE_S = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
 RECONNECT_MS = 1_000
@@ -50,7 +51,7 @@ async def run_events(hub: LiveHub, run_id: Any, finished: bool) -> AsyncIterator
 
 
 class LiveController(Controller):
-    path = "/api/test-runs"
+    path = RUNS_PATH
     tags = ["test runs"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_login]  # noqa: RUF012
     dependencies = {  # noqa: RUF012

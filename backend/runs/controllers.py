@@ -32,11 +32,9 @@ from backend.runs.cursor import InvalidCursorError, decode_cursor
 from backend.runs.export import CsvExportService, ExportGate
 from backend.runs.ingest import IngestService
 from backend.runs.lifecycle import RunLifecycleService
-from backend.runs.models import NAME_MAX
 from backend.runs.providers import DEPENDENCIES
 from backend.runs.queries import RunQueryService
 from backend.runs.schemas import (
-    MAX_BATCH,
     IngestResult,
     RunCreate,
     RunDetail,
@@ -49,6 +47,7 @@ from backend.runs.schemas import (
     Series,
 )
 from backend.runs.window import Hosts, Instant, Window, hosts_from_query, instant, window_from_query
+from cpumon.wire import MAX_BATCH, NAME_MAX, RUNS_PAGE_MAX, RUNS_PATH, SERIES_POINTS_MAX
 
 RUN = "/{run_id:str}"
 # 400 is documented once, as ValidationException: Litestar adds it to every handler with parameters, and
@@ -63,7 +62,7 @@ class TestRunController(Controller):
     """Each handler decodes, makes one service call and answers; the services hold the rules."""
 
     __test__ = False
-    path = "/api/test-runs"
+    path = RUNS_PATH
     tags = ["test runs"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [requires_login]  # noqa: RUF012
     dependencies = {**DEPENDENCIES, "current_user": Provide(provide_current_user)}  # noqa: RUF012
@@ -94,7 +93,7 @@ class TestRunController(Controller):
         self,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        limit: Annotated[int, Parameter(ge=1, le=RUNS_PAGE_MAX)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=2**31)] = 0,
         summary: Annotated[
             bool, Parameter(description="add each run's summary, against its own threshold (one query per page)")
@@ -206,7 +205,7 @@ class TestRunController(Controller):
         run_id: RunId,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
-        points: Annotated[int, Parameter(ge=1, le=10_000)] = 500,
+        points: Annotated[int, Parameter(ge=1, le=SERIES_POINTS_MAX)] = 500,
         window_from: Annotated[str | None, instant("from")] = None,
         window_to: Annotated[str | None, instant("to")] = None,
     ) -> Series:

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from backend.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
+from cpumon.wire import HOSTNAME_MAX, NAME_MAX
 
-NAME_MAX = 200
-HOSTNAME_MAX = 255
 # The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
 BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
 

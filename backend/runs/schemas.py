@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.runs.models import HOSTNAME_MAX, NAME_MAX, TestRun
+from backend.runs.models import TestRun
+from cpumon.wire import HOSTNAME_MAX, MAX_BATCH, NAME_MAX
 
-MAX_BATCH = 10_000
 MAX_SEQ = 2**63 - 1
 
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100, description="finite, 0-100")]

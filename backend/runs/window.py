@@ -16,8 +16,9 @@ from litestar.params import Parameter
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
 from backend.query import query_error
-from backend.runs.models import HOSTNAME_MAX, TestRun
+from backend.runs.models import TestRun
 from backend.runs.sql import as_timestamp
+from cpumon.wire import HOSTNAME_MAX
 
 MAX_HOSTS = 100
 

@@ -21,10 +21,11 @@ from cpumon.credentials import Credentials
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
 from cpumon.login import log_in, refusal, unavailable
 from cpumon.settings import AgentSettings
+from cpumon.wire import RUNS_PAGE_MAX, RUNS_PATH
 
 T = TypeVar("T")
-RUNS = "/api/test-runs"
-LIST_PAGE_MAX = 500  # the API's largest page of runs
+RUNS = RUNS_PATH
+LIST_PAGE_MAX = RUNS_PAGE_MAX
 
 
 class RunNotFoundError(CpumonError):

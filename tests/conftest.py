@@ -128,7 +128,12 @@ def redis_backend(sqlite_backend: Backend) -> Backend:
 @pytest.fixture(params=["sqlite", "mysql", "redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each API test runs once per storage: SQLite, MariaDB, and SQLite with Redis sessions."""
-    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return emptied_backend(request, request.param)
+
+
+def emptied_backend(request: pytest.FixtureRequest, kind: str) -> Backend:
+    """The session's `kind` backend with its tables emptied: no row of an earlier test can count."""
+    chosen: Backend = request.getfixturevalue(f"{kind}_backend")
     asyncio.run(_empty_tables(chosen.database_url))
     return chosen
 

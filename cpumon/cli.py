@@ -164,16 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def monitor(settings: AgentSettings, console: Console) -> int:
     credentials = Credentials(settings)
-    display = Display(
+    with Display(
         console,
         threshold=settings.threshold,
         print_interval=settings.print_interval,
         threshold_on=settings.threshold_on,
-    )
-    try:
+    ) as display:
         figures = asyncio.run(Monitor(settings, credentials, display).run())
-    finally:
-        display.close()
     display.report(figures)
     if settings.report_json is not None:
         try:

@@ -93,6 +93,13 @@ class Display:
             self._live.stop()
             self._live = None
 
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """The status bar goes whatever ended the block (as `rich.status`): the report prints on a clean screen."""
+        self.close()
+
     # -- events ---------------------------------------------------------------------------
     def sample(self, sample: Sample, mono: float, crossing: Crossing | None, progress: Progress) -> None:
         self._last_percent = sample.cpu_percent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from rich.console import Console
 
 from cpumon.display import Display, Progress, usage_bar
@@ -141,3 +142,17 @@ def test_usage_bar() -> None:
     assert usage_bar(50.0, 10) == "█" * 5 + "░" * 5
     assert usage_bar(100.0, 10) == "█" * 10
     assert usage_bar(250.0, 10) == "█" * 10
+
+
+def test_the_status_bar_goes_when_the_block_ends_even_by_an_exception() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+
+    def record_then_interrupt() -> None:
+        with Display(console, threshold=80, print_interval=5) as display:
+            display.start(run_id="r", run_name="n", api_url="http://x", interval=1.0, started_mono=0.0)
+            assert console._live_stack  # the status bar is up while recording
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        record_then_interrupt()
+    assert not console._live_stack

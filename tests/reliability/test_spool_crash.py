@@ -184,5 +184,8 @@ def test_damaged_and_half_written_spool_files_are_skipped_with_one_line_each(
     assert len(stored) == len(set(stored))  # nothing twice
     assert set(stored) == before | (spooled - damaged)  # every intact spooled sample delivered
     assert not set(stored) & (damaged - before)  # nothing of the damaged files is invented
-    corrupt = sorted(p.name for p in (spool / "corrupt").iterdir())
-    assert len(corrupt) == 3, corrupt  # kept for a human to look at
+    corrupt = {p.name for p in (spool / "corrupt").iterdir()}
+    ours = {f"{old_run}-{path.name.lstrip('.')}" for path in (torn, rotten, half_written)}
+    assert ours <= corrupt, sorted(corrupt)  # kept for a human to look at
+    # Anything more is a temporary file the SIGKILL itself cut short: on busy cores it can land during a spill.
+    assert all(name.startswith(old_run) and name.endswith(".tmp") for name in corrupt - ours), sorted(corrupt)

@@ -172,6 +172,14 @@ class AgentProcess:
     def interrupt(self) -> None:
         self.process.send_signal(signal.SIGINT)
 
+    def stop_keeping_unsent(self, *, within: float = START_DEADLINE_S) -> int:
+        """Ctrl-C, and a second one as the last upload starts: the agent exits without waiting, what it
+        could not send stays in the spool. Its exit code."""
+        self.interrupt()
+        self.wait_output(r"stopping: uploading the last \d+ samples?")
+        self.interrupt()
+        return self.wait_exit(within=within)
+
     def wait_exit(self, *, within: float = START_DEADLINE_S) -> int:
         try:
             return self.process.wait(timeout=within)

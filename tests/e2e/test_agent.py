@@ -126,10 +126,7 @@ def test_server_down_at_exit_then_next_start_delivers_and_finishes(
 
     cpumon_server.stop()
     first.wait_output(r"WARNING  upload failed")
-    first.interrupt()
-    first.wait_output(r"stopping: uploading the last \d+ samples?")
-    first.interrupt()  # the second Ctrl-C skips the 60 s wait
-    assert first.wait_exit(within=20) == 0, first.stderr
+    assert first.stop_keeping_unsent(within=20) == 0, first.stderr  # the second Ctrl-C skips the 60 s wait
     report = first.report()
     taken, stored, kept = (count(report[k]) for k in ("Samples taken", "Samples stored", "Kept for later"))
     assert kept > 0

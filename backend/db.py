@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from advanced_alchemy.base import orm_registry
@@ -142,6 +143,7 @@ def _connect_failure_as_driver_error(dialect: Dialect, record: Any, cargs: Any, 
         raise dbapi.OperationalError(CANNOT_CONNECT, f"Can't connect to MySQL server on {host!r} ({exc})") from exc
 
 
+@functools.cache  # one class for every engine
 def _quiet_cursor_class() -> type[Any]:
     """asyncmy's cursor without its warnings round trip.
 

@@ -184,13 +184,12 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         ]
 
 
-def samples_after(run_id: uuid.UUID, after: tuple[dt.datetime, int] | None, limit: int) -> Select[Any]:
-    """Up to `limit` samples of the run in (recorded_at, id) order, after the keyset position `after`."""
+def samples_after(
+    run_id: uuid.UUID, after: tuple[dt.datetime, int] | None, limit: int, columns: Sequence[Any] = SAMPLE_COLUMNS
+) -> Select[Any]:
+    """Up to `limit` samples (their `columns`) of the run in (recorded_at, id) order, after keyset `after`."""
     stmt: Select[Any] = (
-        select(*SAMPLE_COLUMNS)
-        .where(CpuUsage.test_run_id == run_id)
-        .order_by(CpuUsage.recorded_at, CpuUsage.id)
-        .limit(limit)
+        select(*columns).where(CpuUsage.test_run_id == run_id).order_by(CpuUsage.recorded_at, CpuUsage.id).limit(limit)
     )
     if after is None:
         return stmt

@@ -150,7 +150,6 @@ def test_full_jitter_waits_grow_to_a_bound() -> None:
 class Injector:
     """Fails the next `times` statements that start with `prefix` with driver error `number`."""
 
-    kind: str
     prefix: str = ""
     number: int = 0
     times: int = 0
@@ -170,7 +169,7 @@ class Injector:
 
 @pytest.fixture
 def inject(backend: Any) -> Iterator[Injector]:
-    injector = Injector("mysql" if backend.name.startswith("mysql") else "sqlite")
+    injector = Injector()
     event.listen(Engine, "before_cursor_execute", injector)
     try:
         yield injector

@@ -39,6 +39,7 @@ from cpumon.settings import (
     resolve_config_file,
     setting_fields,
 )
+from cpumon.theme import make_console
 
 PROG = "cpumon"
 # Never a flag: a password on the command line is visible to every user in `ps`.
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings_from(args)
         command = _find_command(getattr(args, "command", None))
-        console = Console(highlight=False)
+        console = make_console()
         if command is not None:
             return command.run(args, settings, console)
         return monitor(settings, console)

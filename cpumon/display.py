@@ -18,10 +18,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from cpumon.report import ReportFigures, format_duration, format_percent, local_time, plural, report_table
+from cpumon.formats import format_duration, format_percent, format_seconds, hot_style, iso_utc, local_time, plural
+from cpumon.report import ReportFigures, report_table
 from cpumon.sample import Sample
 from cpumon.schedule import TickSchedule
 from cpumon.stats import Averager
+from cpumon.theme import interactive
 from cpumon.threshold import Crossing, Direction, ThresholdOn
 
 BAR_WIDTH = 8
@@ -59,7 +61,7 @@ class Display:
         self.threshold_on = threshold_on
         self.print_interval = print_interval
         self._interval = Averager()  # the samples since the last usage line
-        self.interactive = console.is_terminal and not console.is_dumb_terminal
+        self.interactive = interactive(console)
         self._print_schedule: TickSchedule | None = None
         self._live: Live | None = None
         self._last_percent: float | None = None
@@ -72,16 +74,16 @@ class Display:
         self._print_schedule = TickSchedule(start=started_mono, interval=self.print_interval)
         watching = "the hottest core" if self.threshold_on is ThresholdOn.CORE else "the total"
         if run_id is None:
-            self.line(Text.assemble("recording run ", (run_name, "bold"), " (not created at the API yet)"))
+            self.line(Text.assemble("recording run ", (run_name, "cpumon.emphasis"), " (not created at the API yet)"))
         elif self.interactive:  # the id on a line of its own, to fit 80 columns
-            self.line(Text.assemble("recording run ", (run_name, "bold")))
-            self.line(Text(f"run id {run_id}", style="dim"))
+            self.line(Text.assemble("recording run ", (run_name, "cpumon.emphasis")))
+            self.line(Text(f"run id {run_id}", style="cpumon.muted"))
         else:  # one line a log reader can grep: name and id together
-            self.line(Text.assemble("recording run ", (run_name, "bold"), f" ({run_id})"))
-        self.line(Text(f"to {api_url}, a sample every {_seconds(interval)}"))
+            self.line(Text.assemble("recording run ", (run_name, "cpumon.emphasis"), f" ({run_id})"))
+        self.line(Text(f"to {api_url}, a sample every {format_seconds(interval)}"))
         self.line(
             Text.assemble(
-                f"alert when {watching} is above {format_percent(self.threshold)}; ", ("Ctrl-C to stop", "dim")
+                f"alert when {watching} is above {format_percent(self.threshold)}; ", ("Ctrl-C to stop", "cpumon.muted")
             )
         )
         if self.interactive:
@@ -119,8 +121,9 @@ class Display:
         if waiting:
             self.line(
                 Text.assemble(
-                    f"stopping: uploading the last {plural(waiting, 'sample')} (up to {_seconds(flush_timeout)}; ",
-                    ("Ctrl-C again to skip", "bold"),
+                    f"stopping: uploading the last {plural(waiting, 'sample')} ",
+                    f"(up to {format_seconds(flush_timeout)}; ",
+                    ("Ctrl-C again to skip", "cpumon.emphasis"),
                     ")",
                 )
             )
@@ -130,7 +133,7 @@ class Display:
         self.line(Text(text))
 
     def warn(self, text: str) -> None:
-        self.line(Text(text, style="yellow"), label="WARNING")
+        self.line(Text(text, style="cpumon.warn"), label="WARNING")
 
     def report(self, figures: ReportFigures) -> None:
         self.close()
@@ -141,8 +144,8 @@ class Display:
     def line(self, text: Text, *, label: str = "", at: dt.datetime | None = None) -> None:
         """One line: time stamp, label column, message; the status bar (if any) stays below it."""
         when = at or dt.datetime.now(dt.UTC)
-        stamp = local_time(when) if self.interactive else _iso(when)
-        out = Text(stamp + "  ", style="dim")
+        stamp = local_time(when) if self.interactive else iso_utc(when, "milliseconds")
+        out = Text(stamp + "  ", style="cpumon.muted")
         # A fixed-width label column keeps the messages aligned under each other.
         out.append(f"{label:<{LABEL_WIDTH}}  ", style=text.style or "")
         out.append_text(text)
@@ -151,13 +154,13 @@ class Display:
     def _usage_line(self, interval: Averager, at: dt.datetime, progress: Progress) -> None:
         average, peak = interval.average or 0.0, interval.max or 0.0
         hot = peak > self.threshold
-        text = Text(f"avg {average:5.1f} %  max {peak:5.1f} %", style="bold red" if hot else "bold")
+        text = Text(f"avg {average:5.1f} %  max {peak:5.1f} %", style="cpumon.reading.hot" if hot else "cpumon.reading")
         if self.interactive and not progress.on_disk:
             text.append("  ")
-            text.append(usage_bar(average), style="red" if hot else "cyan")
-        style = "yellow" if progress.failing else ""
+            text.append(usage_bar(average), style=hot_style(hot, "cpumon.usage"))
+        style = "cpumon.warn" if progress.failing else ""
         if progress.on_disk:  # what matters then is what is safe where; the bar gives way to fit 80 columns
-            text.append(f"  stored {progress.stored:,}, {progress.on_disk:,} on disk", style="yellow")
+            text.append(f"  stored {progress.stored:,}, {progress.on_disk:,} on disk", style="cpumon.warn")
         else:
             text.append(f"  stored {progress.stored:,}/{progress.taken:,}", style=style)
         self.line(text, label="cpu", at=at)
@@ -168,43 +171,36 @@ class Display:
             text = Text(
                 f"cpu {format_percent(crossing.cpu_percent)} is above the {threshold} threshold "
                 f"(alert {crossing.alert_number})",
-                style="bold red",
+                style="cpumon.alert",
             )
             self.line(text, label="ALERT", at=crossing.at)
         else:
             lasted = f" after {format_duration(crossing.above_for.total_seconds())}" if crossing.above_for else ""
-            text = Text(f"cpu {format_percent(crossing.cpu_percent)} is back below {threshold}{lasted}", style="green")
+            back = f"cpu {format_percent(crossing.cpu_percent)} is back below {threshold}{lasted}"
+            text = Text(back, style="cpumon.ok")
             self.line(text, label="OK", at=crossing.at)
 
     def _status(self) -> Text:
         progress = self._progress
         text = Text()
         if self._state == "recording":
-            text.append("● recording", style="bold red" if progress.failing else "bold green")
+            text.append("● recording", style="cpumon.error" if progress.failing else "cpumon.recording")
         else:
-            text.append("◌ stopping", style="bold yellow")
+            text.append("◌ stopping", style="cpumon.stopping")
         if self._last_percent is not None:
             above = self._last_percent > self.threshold
             text.append("  cpu ")
-            text.append(f"{self._last_percent:5.1f} %", style="bold red" if above else "bold")
+            text.append(f"{self._last_percent:5.1f} %", style="cpumon.reading.hot" if above else "cpumon.reading")
             text.append(" ")
-            text.append(usage_bar(self._last_percent, 10), style="red" if above else "cyan")
+            text.append(usage_bar(self._last_percent, 10), style=hot_style(above, "cpumon.usage"))
         text.append(f"  stored {progress.stored:,}/{progress.taken:,}")
         if progress.failing:
-            text.append("  uploads failing", style="yellow")
+            text.append("  uploads failing", style="cpumon.warn")
         else:
             hint = "Ctrl-C stops" if self._state == "recording" else "Ctrl-C skips"
-            text.append(f"  {hint}", style="dim")
+            text.append(f"  {hint}", style="cpumon.muted")
         return text
 
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._status(), refresh=True)
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"

@@ -37,10 +37,11 @@ from cpumon.clock import RunClock
 from cpumon.credentials import Credentials
 from cpumon.display import Display, Progress
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, ExitCode
+from cpumon.formats import plural
 from cpumon.login import refusal
 from cpumon.outbox import Outbox
 from cpumon.recovery import recoverable_runs
-from cpumon.report import ReportFigures, build_report, plural
+from cpumon.report import ReportFigures, build_report
 from cpumon.sampler import CpuSampler
 from cpumon.schedule import TickSchedule
 from cpumon.settings import AgentSettings

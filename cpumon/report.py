@@ -7,12 +7,21 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from cpumon.formats import (
+    above_share,
+    breakdown_text,
+    format_duration,
+    format_percent,
+    format_when,
+    hot_percent,
+    time_above_text,
+)
 from cpumon.stats import RunStats
 from cpumon.threshold import ThresholdOn
 
@@ -110,20 +119,6 @@ def build_report(
     )
 
 
-def above_share(time_above_s: float, first: dt.datetime | None, last: dt.datetime | None) -> float | None:
-    """Time above threshold as a fraction of the sampled time (first to last sample): the one
-    definition the report and `cpumon show` use, since time above is only ever measured between samples."""
-    covered = (last - first).total_seconds() if first is not None and last is not None else 0.0
-    return time_above_s / covered if covered > 0 else None
-
-
-def time_above_text(time_above_s: float, first: dt.datetime | None, last: dt.datetime | None) -> str:
-    """12.0 s (40 % of the sampled time)."""
-    text = format_duration(time_above_s)
-    share = above_share(time_above_s, first, last)
-    return text if share is None else f"{text} ({share * 100:.0f} % of the sampled time)"
-
-
 def report_json(figures: ReportFigures) -> dict[str, Any]:
     """Every figure of the report, for scripts: times in ISO-8601 UTC, durations in seconds."""
     body: dict[str, Any] = {}
@@ -144,50 +139,7 @@ def write_report_json(figures: ReportFigures, path: Path) -> None:
     path.write_text(json.dumps(report_json(figures), indent=2) + "\n", encoding="utf-8")
 
 
-def format_duration(seconds: float) -> str:
-    """12.3 s, 4 min 05.0 s, 2 h 03 min 04 s."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        minutes, rest = divmod(seconds, 60)
-        return f"{int(minutes)} min {rest:04.1f} s"
-    hours, rest = divmod(round(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours} h {minutes:02d} min {secs:02d} s"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def format_percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} %"
-
-
-def local_time(when: dt.datetime, *, date: bool = False) -> str:
-    """Local time with its zone, the one convention on a terminal: 14:03:07 CET."""
-    return when.astimezone().strftime(("%Y-%m-%d " if date else "") + "%H:%M:%S %Z")
-
-
-def format_when(when: dt.datetime, *, local: bool) -> str:
-    """Local time with its zone on a terminal; ISO-8601 UTC when piped."""
-    if local:
-        return local_time(when, date=True)
-    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def report_table(figures: ReportFigures, *, local: bool = False) -> Table:
-    table = Table(
-        title="cpumon run report",
-        box=box.ROUNDED,
-        show_header=False,
-        title_justify="left",
-        pad_edge=True,
-    )
-    table.add_column("what", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")  # a long spool path folds rather than losing its end
-
-    above_threshold = figures.max_percent is not None and figures.max_percent > figures.threshold
     above_text = time_above_text(figures.time_above_s, figures.first_sample_at, figures.last_sample_at)
 
     rows: list[tuple[str, Text | str]] = [
@@ -200,48 +152,31 @@ def report_table(figures: ReportFigures, *, local: bool = False) -> Table:
         ("Samples stored", f"{figures.samples_stored:,}"),
         ("Kept for later", _kept_text(figures)),
         ("Average CPU", format_percent(figures.avg_percent)),
-        ("Max CPU", Text(format_percent(figures.max_percent), style="red" if above_threshold else "")),
+        ("Max CPU", hot_percent(figures.max_percent, figures.threshold)),
         ("Breakdown (avg)", breakdown_text(figures)),
         ("Hottest core (max)", format_percent(figures.max_core_percent)),
         ("Threshold", format_percent(figures.threshold) + _watching(figures.threshold_on)),
         ("Time above threshold", above_text),
-        ("Alerts", Text(f"{figures.alerts:,}", style="yellow" if figures.alerts else "")),
+        ("Alerts", Text(f"{figures.alerts:,}", style="cpumon.warn" if figures.alerts else "")),
         ("Run state", _state_text(figures)),
     ]
     if figures.samples_lost:
-        rows.insert(8, ("Lost", Text(f"{figures.samples_lost:,}", style="bold red")))
+        rows.insert(8, ("Lost", Text(f"{figures.samples_lost:,}", style="cpumon.error")))
     if figures.spool_path is not None:
         rows.append(("Spool", str(figures.spool_path)))
     if figures.gate_text is not None:
-        rows.append(("Gate", Text(figures.gate_text, style="bold red" if figures.gate_failed else "green")))
+        rows.append(("Gate", Text(figures.gate_text, style="cpumon.error" if figures.gate_failed else "cpumon.ok")))
+    return summary_table("cpumon run report", rows)
+
+
+def summary_table(title: str, rows: list[tuple[str, Text | str]]) -> Table:
+    """A run's figures as labelled rows: the one table of the end-of-run report and `cpumon show`."""
+    table = Table(title=title, box=box.ROUNDED, show_header=False, title_justify="left")
+    table.add_column("what", style="cpumon.label", no_wrap=True)
+    table.add_column("value", overflow="fold")  # a long spool path folds rather than losing its end
     for label, value in rows:
         table.add_row(label, value)
     return table
-
-
-class Breakdown(Protocol):
-    """The breakdown's averages: a run's report figures, or a stored run's summary (`cpumon show`)."""
-
-    @property
-    def avg_user_percent(self) -> float | None: ...
-    @property
-    def avg_system_percent(self) -> float | None: ...
-    @property
-    def avg_iowait_percent(self) -> float | None: ...
-    @property
-    def avg_steal_percent(self) -> float | None: ...
-
-
-def breakdown_text(figures: Breakdown) -> str:
-    """user 30.1 %, system 5.2 %, iowait 0.1 %, steal 0.0 % (the parts this platform measures)."""
-    parts = [
-        ("user", figures.avg_user_percent),
-        ("system", figures.avg_system_percent),
-        ("iowait", figures.avg_iowait_percent),
-        ("steal", figures.avg_steal_percent),
-    ]
-    shown = [f"{label} {format_percent(value)}" for label, value in parts if value is not None]
-    return ", ".join(shown) or "-"
 
 
 def _watching(on: ThresholdOn) -> str:
@@ -249,10 +184,10 @@ def _watching(on: ThresholdOn) -> str:
 
 
 def _kept_text(figures: ReportFigures) -> Text:
-    return Text(f"{figures.samples_kept:,}", style="yellow" if figures.samples_kept else "")
+    return Text(f"{figures.samples_kept:,}", style="cpumon.warn" if figures.samples_kept else "")
 
 
 def _state_text(figures: ReportFigures) -> Text:
     if figures.finished:
-        return Text("finished", style="green")
-    return Text("open: `cpumon sync` or the next start delivers its samples and finishes it", style="yellow")
+        return Text("finished", style="cpumon.ok")
+    return Text("open: `cpumon sync` or the next start delivers its samples and finishes it", style="cpumon.warn")

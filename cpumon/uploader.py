@@ -24,10 +24,10 @@ from typing import TypeVar
 from cpumon.api import ApiClient, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
 from cpumon.backoff import retry_delay
 from cpumon.batching import next_upload_at
+from cpumon.formats import plural
 from cpumon.login import refusal
 from cpumon.notices import Notices
 from cpumon.outbox import Batch, Outbox
-from cpumon.report import plural
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from cpumon.formats import compact_duration, hot_style
 from cpumon.review.client import Bucket
-from cpumon.review.common import compact_duration
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 PEAK = "·"
@@ -98,20 +98,21 @@ def render(
     for row in range(height - 1, -1, -1):
         line = Text()
         label = labels.get(row, "")
-        line.append(f"{label:>{AXIS_LABEL_WIDTH}} ", style="yellow" if row == threshold_row and label else "dim")
-        line.append("┤" if label else "│", style="dim")
+        axis_style = "cpumon.threshold" if row == threshold_row and label else "cpumon.muted"
+        line.append(f"{label:>{AXIS_LABEL_WIDTH}} ", style=axis_style)
+        line.append("┤" if label else "│", style="cpumon.muted")
         for column in cols:
             char, style = _cell(column, row, height, threshold, threshold_row)
             if char in {" ", PEAK} and column is not None and _in_row(column.max_core_percent, row, height):
                 # The hottest core above the area: a single-threaded bottleneck hides in the total.
-                char, style = CORE, "magenta"
+                char, style = CORE, "cpumon.core"
             if char == " " and row == threshold_row:
-                char, style = threshold_char, "yellow"
+                char, style = threshold_char, "cpumon.threshold"
             line.append(char, style=style)
         lines.append(line)
-    lines.append(Text(" " * (AXIS_LABEL_WIDTH + 1) + "└" + "─" * width, style="dim"))
+    lines.append(Text(" " * (AXIS_LABEL_WIDTH + 1) + "└" + "─" * width, style="cpumon.muted"))
     span = max(0.0, (last - first).total_seconds())
-    lines.append(Text(" " * MARGIN + _x_labels(width, span), style="dim"))
+    lines.append(Text(" " * MARGIN + _x_labels(width, span), style="cpumon.muted"))
     return lines
 
 
@@ -134,19 +135,19 @@ def legend(
     span = max(0.0, (last - first).total_seconds())
     per_column = span / max(MIN_WIDTH, width)
     row_size = 100.0 / height
-    text = Text(" " * MARGIN, style="dim")
-    text.append("█", style="cyan")
-    text.append(" average  ", style="dim")
-    text.append(PEAK, style="cyan")
-    text.append(" max  ", style="dim")
+    text = Text(" " * MARGIN, style="cpumon.muted")
+    text.append("█", style="cpumon.usage")
+    text.append(" average  ", style="cpumon.muted")
+    text.append(PEAK, style="cpumon.usage")
+    text.append(" max  ", style="cpumon.muted")
     if hottest_core:
-        text.append(CORE, style="magenta")
-        text.append(" hottest core  ", style="dim")
+        text.append(CORE, style="cpumon.core")
+        text.append(" hottest core  ", style="cpumon.muted")
     threshold_row = min(height - 1, int(threshold / row_size))
-    text.append(_threshold_char((threshold - threshold_row * row_size) / row_size), style="yellow")
-    text.append(f" threshold {threshold:g} %", style="dim")
+    text.append(_threshold_char((threshold - threshold_row * row_size) / row_size), style="cpumon.threshold")
+    text.append(f" threshold {threshold:g} %", style="cpumon.muted")
     if span > 0:
-        text.append(f"  1 column ≈ {compact_duration(per_column)}", style="dim")
+        text.append(f"  1 column ≈ {compact_duration(per_column)}", style="cpumon.muted")
     return text
 
 
@@ -156,7 +157,7 @@ def _cell(column: Column | None, row: int, rows: int, threshold: float, threshol
         return " ", ""
     bottom, top = row * row_size, (row + 1) * row_size
     hot = column.avg_percent > threshold and row >= threshold_row
-    fill = "red" if hot else "cyan"
+    fill = hot_style(hot, "cpumon.usage")
     if column.avg_percent >= top:
         return "█", fill
     if column.avg_percent > bottom:
@@ -166,7 +167,7 @@ def _cell(column: Column | None, row: int, rows: int, threshold: float, threshol
     above_average = column.max_percent > column.avg_percent
     if above_average and bottom < column.max_percent and (column.max_percent < top or row == rows - 1):
         # The maximum, as a dot in its row: a short spike still shows in a long run.
-        return PEAK, ("red" if column.max_percent > threshold else "cyan")
+        return PEAK, hot_style(column.max_percent > threshold, "cpumon.usage")
     return " ", ""
 
 

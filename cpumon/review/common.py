@@ -15,8 +15,10 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from cpumon.credentials import Credentials
+from cpumon.formats import format_when
 from cpumon.review.client import ReviewClient
 from cpumon.settings import AgentSettings
+from cpumon.theme import interactive
 
 T = TypeVar("T")
 WIDEST_PLAIN_TABLE = 10_000
@@ -33,26 +35,9 @@ def with_client(settings: AgentSettings, work: Callable[[ReviewClient], Awaitabl
     return asyncio.run(session())
 
 
-def interactive(console: Console) -> bool:
-    """A terminal that shows colour and live widgets (not a pipe, a file or TERM=dumb)."""
-    return console.is_terminal and not console.is_dumb_terminal
-
-
 def format_time(when: dt.datetime, console: Console, *, seconds: bool = True) -> str:
-    """Local time with its zone on a terminal; ISO-8601 UTC when piped, so output stays sortable."""
-    if interactive(console):
-        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
-    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def compact_duration(seconds: float) -> str:
-    """12.3 s, 4m05s, 2h03m04s: short enough for a table cell or an axis label."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+    """A date and time as this console shows them (local on a terminal, ISO-8601 UTC when piped)."""
+    return format_when(when, local=interactive(console), seconds=seconds)
 
 
 def print_table(console: Console, table: Table) -> None:
@@ -88,6 +73,6 @@ def reader_may_leave() -> Iterator[None]:
 def note(console: Console, text: str) -> None:
     """A remark about the output (not part of it): on the terminal, else on stderr so pipes get only data."""
     if interactive(console):
-        console.print(text, style="dim", highlight=False)
+        console.print(text, style="cpumon.muted")
     else:
         print(text, file=sys.stderr)

@@ -28,9 +28,10 @@ from rich.progress import (
 
 from cpumon.errors import CpumonError
 from cpumon.review.client import ReviewClient
-from cpumon.review.common import interactive, note, reader_may_leave, with_client
+from cpumon.review.common import note, reader_may_leave, with_client
 from cpumon.review.resolve import RUN_HELP, resolve_run
 from cpumon.settings import AgentSettings
+from cpumon.theme import interactive, make_console
 
 STDOUT = "-"
 
@@ -54,8 +55,9 @@ class ExportCommand:
         target = None if to_stdout else Path(args.output).expanduser()
         if target is not None and target.is_dir():
             raise CpumonError(f"{target} is a directory: give a file name with -o")
-        stderr = Console(stderr=True, highlight=False)
-        show_progress = interactive(stderr) and not (to_stdout and sys.stdout.isatty())
+        stderr = make_console(stderr=True)
+        # Not when the CSV itself goes to the terminal: the bar would be drawn over it.
+        show_progress = interactive(stderr) and not (to_stdout and interactive(console))
 
         async def work(client: ReviewClient) -> tuple[str, int, int]:
             run = await resolve_run(client, args.run)

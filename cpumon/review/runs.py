@@ -15,21 +15,14 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from cpumon.formats import compact_duration, format_percent, hot_percent, hot_style, plural
 from cpumon.recovery import waiting_here
-from cpumon.report import format_percent, plural
 from cpumon.review.client import LIST_PAGE_MAX, ReviewClient, Run
-from cpumon.review.common import (
-    compact_duration,
-    format_time,
-    interactive,
-    note,
-    print_table,
-    reader_may_leave,
-    with_client,
-)
+from cpumon.review.common import format_time, note, print_table, reader_may_leave, with_client
 from cpumon.review.resolve import NEARLY_UNIQUE, short_ids
 from cpumon.settings import AgentSettings
 from cpumon.spool import Spool
+from cpumon.theme import interactive
 
 DEFAULT_LIMIT = 20
 IDS_FETCHED_UP_TO = 5_000  # more runs: ids shown with NEARLY_UNIQUE digits, not checked against all
@@ -148,9 +141,9 @@ def runs_table(
     name_width: int = NAME_MAX,
     waiting: Mapping[str | None, int] | None = None,
 ) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, header_style="cpumon.label", pad_edge=False, collapse_padding=True)
     columns: list[tuple[str, dict[str, Any]]] = [
-        ("id", {"no_wrap": True, "style": "cyan"}),
+        ("id", {"no_wrap": True, "style": "cpumon.id"}),
         ("name", {"overflow": "fold", "min_width": 10, "max_width": name_width}),
         ("host", {"overflow": "ellipsis", "min_width": 8, "max_width": 24}),
         ("started", {"no_wrap": True}),
@@ -178,8 +171,8 @@ def runs_table(
             figures = [
                 f"{summary.sample_count:,}",
                 format_percent(summary.avg_percent),
-                Text(format_percent(summary.max_percent), style="red" if hot else ""),
-                Text(f"{above} > {summary.threshold_percent:g} %", style="red" if hot else "dim"),
+                hot_percent(summary.max_percent, summary.threshold_percent),
+                Text(f"{above} > {summary.threshold_percent:g} %", style=hot_style(hot, "cpumon.muted")),
             ]
         cells: dict[str, Text | str] = {
             "id": ids[run.id],
@@ -201,8 +194,8 @@ def _duration_cell(run: Run, now: dt.datetime | None, waiting: Mapping[str | Non
     if run.id in waiting:
         count = waiting[run.id]
         # Not running: `cpumon sync` (or the next start) delivers them and finishes the run.
-        return Text(f"{plural(count, 'sample')} waiting here" if count else "end waiting here", style="yellow")
-    return Text("running", style="yellow")
+        return Text(f"{plural(count, 'sample')} waiting here" if count else "end waiting here", style="cpumon.warn")
+    return Text("running", style="cpumon.warn")
 
 
 def _breakdown_cells(run: Run, without: frozenset[str]) -> list[Text | str]:
@@ -211,7 +204,6 @@ def _breakdown_cells(run: Run, without: frozenset[str]) -> list[Text | str]:
     if summary is None or not summary.has_breakdown:
         cells: list[Text | str] = ["-", "-"]
     else:
-        hot = summary.max_core_percent is not None and summary.max_core_percent > summary.threshold_percent
         parts = (
             summary.avg_user_percent,
             summary.avg_system_percent,
@@ -219,5 +211,5 @@ def _breakdown_cells(run: Run, without: frozenset[str]) -> list[Text | str]:
             summary.avg_steal_percent,
         )
         shares = "/".join("-" if value is None else f"{value:.0f}" for value in parts)
-        cells = [Text(format_percent(summary.max_core_percent), style="red" if hot else ""), shares]
+        cells = [hot_percent(summary.max_core_percent, summary.threshold_percent), shares]
     return cells[:1] if BREAKDOWN in without else cells

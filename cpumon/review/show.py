@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cpumon.report import breakdown_text, format_duration, format_percent, time_above_text
+from cpumon.formats import (
+    breakdown_text,
+    format_duration,
+    format_percent,
+    format_seconds,
+    hot_percent,
+    hot_style,
+    time_above_text,
+)
+from cpumon.report import summary_table
 from cpumon.review import chart
 from cpumon.review.client import Bucket, ReviewClient, Run
 from cpumon.review.common import format_time, reader_may_leave, with_client
@@ -74,7 +82,7 @@ class ShowCommand:
 
         shown = with_client(settings, work)
         with reader_may_leave():
-            console.print(summary_table(shown.run, console))
+            console.print(run_table(shown.run, console))
             console.print()
             for line in chart_lines(shown, width=width, height=args.height):
                 console.print(line, no_wrap=True, overflow="crop", soft_wrap=False)
@@ -84,9 +92,9 @@ class ShowCommand:
 def chart_lines(shown: Shown, *, width: int, height: int) -> list[Text]:
     summary = shown.run.summary
     if summary is None or summary.first_sample_at is None or summary.last_sample_at is None or not shown.buckets:
-        return [Text("no samples stored for this run: nothing to chart", style="dim")]
+        return [Text("no samples stored for this run: nothing to chart", style="cpumon.muted")]
     first, last = summary.first_sample_at, summary.last_sample_at
-    lines = [Text("CPU %", style="bold")]
+    lines = [Text("CPU %", style="cpumon.label")]
     lines += chart.render(
         shown.buckets,
         first=first,
@@ -109,22 +117,18 @@ def chart_lines(shown: Shown, *, width: int, height: int) -> list[Text]:
     return lines
 
 
-def summary_table(run: Run, console: Console) -> Table:
-    table = Table(title=f"run {run.name}", title_justify="left", box=box.ROUNDED, show_header=False)
-    table.add_column("what", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
+def run_table(run: Run, console: Console) -> Table:
     rows: list[tuple[str, Text | str]] = [
         ("Run", run.id),
         ("Name", Text(run.name)),
         ("Host", Text(run.hostname or "-")),
         ("Started", format_time(run.started_at, console)),
-        ("Ended", format_time(run.ended_at, console) if run.ended_at else Text("running", style="yellow")),
+        ("Ended", format_time(run.ended_at, console) if run.ended_at else Text("running", style="cpumon.warn")),
         ("Duration", format_duration(run.duration_s()) + ("" if run.ended_at else " so far")),
-        ("Interval", "-" if run.interval_s is None else f"{run.interval_s:g} s"),
+        ("Interval", "-" if run.interval_s is None else format_seconds(run.interval_s)),
     ]
     summary = run.summary
     if summary is not None:
-        hot = summary.max_percent is not None and summary.max_percent > summary.threshold_percent
         above = time_above_text(summary.time_above_threshold_s, summary.first_sample_at, summary.last_sample_at)
         rows += [
             ("Samples", f"{summary.sample_count:,}"),
@@ -132,15 +136,13 @@ def summary_table(run: Run, console: Console) -> Table:
             ("Last sample", format_time(summary.last_sample_at, console) if summary.last_sample_at else "-"),
             ("Average CPU", format_percent(summary.avg_percent)),
             ("Min CPU", format_percent(summary.min_percent)),
-            ("Max CPU", Text(format_percent(summary.max_percent), style="red" if hot else "")),
+            ("Max CPU", hot_percent(summary.max_percent, summary.threshold_percent)),
             ("Threshold", format_percent(summary.threshold_percent)),
-            ("Time above threshold", Text(above, style="red" if summary.time_above_threshold_s > 0 else "")),
+            ("Time above threshold", Text(above, style=hot_style(summary.time_above_threshold_s > 0))),
         ]
         if summary.has_breakdown:
             rows += [
                 ("Breakdown (avg)", breakdown_text(summary)),
                 ("Hottest core (max)", format_percent(summary.max_core_percent)),
             ]
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return summary_table(f"run {run.name}", rows)

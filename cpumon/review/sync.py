@@ -24,10 +24,10 @@ class ConsoleNotices:
         self.console = console
 
     def info(self, text: str) -> None:
-        self.console.print(text, soft_wrap=True, highlight=False)
+        self.console.print(text, soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self.console.print(f"warning: {text}", style="yellow", soft_wrap=True, highlight=False)
+        self.console.print(f"warning: {text}", style="cpumon.warn", soft_wrap=True)
 
 
 class SyncCommand:

@@ -16,6 +16,7 @@ from cpumon.cli import build_parser, main
 from cpumon.review.client import Run
 from cpumon.review.delete import _confirmed
 from cpumon.settings import AgentSettings, env_var, flag, setting_fields
+from cpumon.theme import make_console
 
 
 def test_help_names_every_setting_with_its_env_var(capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,5 +160,5 @@ def test_delete_asks_and_only_yes_deletes(monkeypatch: pytest.MonkeyPatch, answe
     monkeypatch.setattr("builtins.input", typed)
     run = Run("r1", "nightly", "host", 1.0, 80.0, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None)
     out = io.StringIO()
-    assert _confirmed(run, Console(file=out, force_terminal=False)) is deleted
+    assert _confirmed(run, make_console(file=out, force_terminal=False)) is deleted
     assert "delete run nightly (r1)" in out.getvalue() + "".join(asked)

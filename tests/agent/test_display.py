@@ -6,11 +6,11 @@ import io
 import re
 
 import pytest
-from rich.console import Console
 
 from cpumon.display import Display, Progress, usage_bar
 from cpumon.report import build_report
 from cpumon.stats import RunStats
+from cpumon.theme import make_console
 from cpumon.threshold import ThresholdTracker
 
 from .conftest import at, samples
@@ -20,7 +20,7 @@ ESCAPE = re.compile(r"\x1b\[")
 
 def piped() -> tuple[Display, io.StringIO]:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=False, width=100)
+    console = make_console(file=out, force_terminal=False, width=100)
     return Display(console, threshold=80.0, print_interval=5.0), out
 
 
@@ -58,7 +58,7 @@ def test_usage_line_shows_the_average_and_max_of_its_interval() -> None:
 
 def test_terminal_lines_fit_80_columns() -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    console = make_console(file=out, force_terminal=True, width=200, color_system=None)
     strip = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
     display = Display(console, threshold=80.0, print_interval=1.0)
     display.start(
@@ -130,7 +130,7 @@ def test_report_shows_every_figure_and_no_escape_codes_when_piped() -> None:
 
 def test_a_terminal_gets_colour() -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=100, color_system="standard")
+    console = make_console(file=out, force_terminal=True, width=100, color_system="standard")
     display = Display(console, threshold=80.0, print_interval=5.0)
     play(display, [90.0])
     display.close()
@@ -145,7 +145,7 @@ def test_usage_bar() -> None:
 
 
 def test_the_status_bar_goes_when_the_block_ends_even_by_an_exception() -> None:
-    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    console = make_console(file=io.StringIO(), force_terminal=True, width=80)
 
     def record_then_interrupt() -> None:
         with Display(console, threshold=80, print_interval=5) as display:

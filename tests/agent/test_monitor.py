@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from rich.console import Console
 
 from cpumon.display import Display
 from cpumon.errors import ApiUnavailableError, AuthenticationError
@@ -22,6 +21,7 @@ from cpumon.report import ReportFigures
 from cpumon.sampler import Reading
 from cpumon.settings import load_settings
 from cpumon.spool import RunSpool, Spool
+from cpumon.theme import make_console
 
 from .fake_api import FakeApi
 
@@ -57,7 +57,7 @@ def make_monitor(
         **settings,
     }
     out = io.StringIO()
-    display = Display(Console(file=out, force_terminal=False, width=120), threshold=50.0, print_interval=1.0)
+    display = Display(make_console(file=out, force_terminal=False, width=120), threshold=50.0, print_interval=1.0)
     monitor = Monitor(
         load_settings(values),
         SecretStr(api.password if password is None else password),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cpumon.report import format_duration
+from cpumon.formats import format_duration
 from cpumon.sample import Sample
 from cpumon.stats import RunStats
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from cpumon.formats import compact_duration
 from cpumon.review.chart import Column, columns, render
 from cpumon.review.client import Bucket
-from cpumon.review.common import compact_duration
 from cpumon.review.resolve import short_ids
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)

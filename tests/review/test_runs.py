@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from cpumon.formats import compact_duration
 from cpumon.review.client import ReviewClient
-from cpumon.review.common import compact_duration
 from cpumon.settings import load_settings
 from tests.e2e.conftest import PASSWORD, USERNAME
 from tests.review.conftest import Seeded, run_cpumon

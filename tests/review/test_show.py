@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cpumon.report import format_duration
+from cpumon.formats import format_duration
 from tests.review.conftest import KNOWN_VALUES, Seeded, run_cpumon
 
 pytestmark = pytest.mark.e2e

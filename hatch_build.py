@@ -13,7 +13,7 @@ class DashboardAssetsHook(BuildHookInterface):  # type: ignore[misc]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        # An editable install serves backend/web/static from the checkout; the tests and `nox -s demo`
+        # An editable install serves backend/cpumon_backend/web/static from the checkout; the tests and `nox -s demo`
         # build it there, so `pip install -e .` needs no Node.js.
         if self.target_name != "wheel" or version == "editable":
             return
@@ -22,5 +22,5 @@ class DashboardAssetsHook(BuildHookInterface):  # type: ignore[misc]
 
         ensure_built()
         # Built files are ignored by git (and so by hatch): artifacts puts them in the wheel anyway.
-        static = Path(self.root, "backend", "web", "static")
+        static = Path(self.root, "backend", "cpumon_backend", "web", "static")
         build_data["artifacts"].append(f"/{static.relative_to(self.root)}/")

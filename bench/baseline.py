@@ -1,7 +1,7 @@
 """The ceiling of W1/W2: a trivial Litestar route served exactly as `cpumon-server` serves the API.
 
 `python -m bench.baseline` reads CPUMON_HOST/CPUMON_PORT/CPUMON_WORKERS like the server and runs uvicorn
-with `backend.cli.uvicorn_options`, so the only difference from the API is the work behind the route:
+with `cpumon_backend.cli.uvicorn_options`, so the only difference from the API is the work behind the route:
 no session, no database. What it answers per second is what the framework and the server allow.
 """
 
@@ -30,8 +30,8 @@ def create_app() -> Litestar:
 def main() -> None:
     import uvicorn  # noqa: PLC0415
 
-    from backend.cli import uvicorn_options  # noqa: PLC0415
-    from backend.settings import ServerSettings  # noqa: PLC0415
+    from cpumon_backend.cli import uvicorn_options  # noqa: PLC0415
+    from cpumon_backend.settings import ServerSettings  # noqa: PLC0415
 
     uvicorn.run("bench.baseline:create_app", **uvicorn_options(ServerSettings()))
 

@@ -67,7 +67,7 @@ async def _sqlite(database: Database, run_name: str, batch: int, duration: float
     values = ",".join(["(?,?,?,?,?)"] * batch)
     sql = f"INSERT INTO cpu_usage ({COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - placeholders only
     async with aiosqlite.connect(path, timeout=5) as connection:
-        # The server's own connection settings (backend/db.py).
+        # The server's own connection settings (backend/cpumon_backend/db.py).
         for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
             await connection.execute(f"PRAGMA {pragma}")
         async with connection.execute("SELECT id FROM test_runs WHERE name = ?", (run_name,)) as cursor:
@@ -88,15 +88,15 @@ async def _sqlite(database: Database, run_name: str, batch: int, duration: float
 
 
 async def raw_statement_rate(database: Database, run_name: str, duration: float) -> dict[str, float]:
-    """C-db: statements/s of the API's one-sample ingest statement (backend/runs/ingest.py), in autocommit.
+    """C-db: statements/s of the API's one-sample ingest statement (cpumon_backend/runs/ingest.py), in autocommit.
 
     The statement is compiled from the same construct for the same dialect and bound positionally:
     what the API cannot beat with one connection, whatever the framework does.
     """
     from sqlalchemy.dialects import mysql, sqlite  # noqa: PLC0415
 
-    from backend.runs.ingest import INSERT_SAMPLES, encode_rows  # noqa: PLC0415
-    from backend.runs.schemas import SampleIn  # noqa: PLC0415
+    from cpumon_backend.runs.ingest import INSERT_SAMPLES, encode_rows  # noqa: PLC0415
+    from cpumon_backend.runs.schemas import SampleIn  # noqa: PLC0415
 
     dialect = mysql.dialect() if database.kind == "mysql" else sqlite.dialect()
     compiled: Any = INSERT_SAMPLES.compile(dialect=dialect)  # an SQLCompiler: positional binds in `positiontup`

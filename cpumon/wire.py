@@ -1,7 +1,7 @@
 """The wire contract between the API server and its clients: limits both sides must agree on.
 
 Dependency-free, so the agent-only install carries it too. The server validates with these numbers
-(`backend/runs`, `backend/auth`), and the agent and review commands size their requests with the same
+(`cpumon_backend.runs`, `cpumon_backend.auth`), and the agent and review commands size their requests with the same
 ones: a batch the agent builds is never refused for its size, a name it sends is never too long.
 """
 

@@ -1,7 +1,7 @@
 """Build the dashboard's assets with npm and Vite when they are missing or older than their sources.
 
 Used by the wheel's build hook (hatch_build.py), by `nox -s demo` and by the browser tests, so each of
-them serves what frontend/ says today. The output goes to backend/web/static/ (not committed; shipped
+them serves what frontend/ says today. The output goes to backend/cpumon_backend/web/static/ (not committed; shipped
 in the wheel). Needs Node.js and npm; a machine that only installs the wheel never runs this.
 Run as a script: `python frontend/build.py [--force]`.
 """
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 FRONTEND = Path(__file__).resolve().parent
-STATIC = FRONTEND.parent / "backend" / "web" / "static"
+STATIC = FRONTEND.parent / "backend" / "cpumon_backend" / "web" / "static"
 MANIFEST = STATIC / ".vite" / "manifest.json"
 SOURCES = ("src", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
 

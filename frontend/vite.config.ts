@@ -5,7 +5,7 @@ export default defineConfig({
   base: "/static/",
   publicDir: false,
   build: {
-    outDir: "../backend/web/static",
+    outDir: "../backend/cpumon_backend/web/static",
     emptyOutDir: true,
     manifest: true,
     assetsInlineLimit: 0, // no data: URLs beyond what the CSP allows for images

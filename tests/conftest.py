@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from backend.migrations import upgrade
-from backend.settings import ServerSettings, with_cpumon_driver
+from cpumon_backend.migrations import upgrade
+from cpumon_backend.settings import ServerSettings, with_cpumon_driver
 
 MYSQL_URL = with_cpumon_driver(os.environ["CPUMON_TEST_MYSQL_URL"]) if "CPUMON_TEST_MYSQL_URL" in os.environ else None
 REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")

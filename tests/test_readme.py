@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from backend.settings import ServerSettings
 from cpumon.cli import NOT_FLAGS
 from cpumon.settings import AgentSettings, env_var, flag
+from cpumon_backend.settings import ServerSettings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -13,10 +13,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.app import create_app
-from backend.auth.services import UserService
-from backend.db import create_engine
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.auth.services import UserService
+from cpumon_backend.db import create_engine
+from cpumon_backend.settings import ServerSettings
 from tests.conftest import Backend
 
 PASSWORD = "correct horse battery staple"

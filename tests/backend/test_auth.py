@@ -8,8 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from backend.app import create_app
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, FakeClock, add_user
 from tests.conftest import Backend, emptied_backend
 
@@ -211,9 +211,9 @@ def test_expired_sessions_and_counters_are_purged(kind: str, request: pytest.Fix
     from sqlalchemy import func, select  # noqa: PLC0415
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
 
-    from backend.auth.models import LoginAttempt, SessionRecord  # noqa: PLC0415
-    from backend.auth.storage import purge_expired  # noqa: PLC0415
-    from backend.db import create_engine  # noqa: PLC0415
+    from cpumon_backend.auth.models import LoginAttempt, SessionRecord  # noqa: PLC0415
+    from cpumon_backend.auth.storage import purge_expired  # noqa: PLC0415
+    from cpumon_backend.db import create_engine  # noqa: PLC0415
 
     # Emptied: a counter row left by an earlier test (same address, a later window) would not be purged.
     backend = emptied_backend(request, kind)

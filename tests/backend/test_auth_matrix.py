@@ -14,9 +14,9 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.testing import TestClient
 
-from backend.app import create_app
-from backend.auth.guards import requires_login
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.auth.guards import requires_login
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, UserClient, add_user, start_run
 
 Client = TestClient[Litestar]

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from backend.app import create_app
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, add_user
 
 Client = TestClient[Litestar]

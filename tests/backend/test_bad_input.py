@@ -9,8 +9,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from backend.app import create_app
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, add_user, samples, start_run
 from tests.conftest import Backend
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.migrations import head_revision
+from cpumon_backend.migrations import head_revision
 from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
 from tests.support.server import ServerProcess
 
-SERVER = [sys.executable, "-m", "backend.cli"]
+SERVER = [sys.executable, "-m", "cpumon_backend.cli"]
 
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from backend.web.security import is_cross_origin_write
+from cpumon_backend.web.security import is_cross_origin_write
 from tests.backend.conftest import at, samples, start_run
 
 Client = TestClient[Litestar]

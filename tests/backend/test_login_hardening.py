@@ -15,10 +15,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from backend.app import create_app
-from backend.auth.models import User
-from backend.db import create_engine
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.auth.models import User
+from cpumon_backend.db import create_engine
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import PASSWORD, add_user
 from tests.conftest import Backend
 
@@ -76,7 +76,7 @@ def test_a_locked_user_stays_locked_under_every_spelling(backend: Backend) -> No
 
 @pytest.mark.parametrize("kind", ["sqlite", "mysql"])
 def test_uniqueness_uses_the_canonical_form(kind: str, request: pytest.FixtureRequest) -> None:
-    from backend.auth.services import UsernameTakenError  # noqa: PLC0415
+    from cpumon_backend.auth.services import UsernameTakenError  # noqa: PLC0415
 
     backend: Backend = request.getfixturevalue(f"{kind}_backend")
     settings = backend.settings()

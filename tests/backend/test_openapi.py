@@ -15,10 +15,10 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from openapi_spec_validator import validate
 
-from backend.app import create_app
-from backend.openapi.document import is_protected
-from backend.settings import ServerSettings
 from cpumon import __version__
+from cpumon_backend.app import create_app
+from cpumon_backend.openapi.document import is_protected
+from cpumon_backend.settings import ServerSettings
 from tests.backend.conftest import start_run
 
 Client = TestClient[Litestar]

@@ -15,9 +15,9 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 
-from backend.app import create_app
-from backend.migrations import upgrade
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.migrations import upgrade
+from cpumon_backend.settings import ServerSettings
 from tests.conftest import MYSQL_URL, _require
 
 MIGRATE = "run `cpumon-server migrate`"
@@ -96,7 +96,7 @@ def test_access_denied_names_the_cause_never_the_password(caplog: Records) -> No
 def cli(
     args: list[str], env: dict[str, str], *, code: str = "", timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    program = f"{code}\nimport sys\nfrom backend.cli import main\nsys.exit(main({args!r}))"
+    program = f"{code}\nimport sys\nfrom cpumon_backend.cli import main\nsys.exit(main({args!r}))"
     return subprocess.run(
         [sys.executable, "-c", program], check=False, env=env, capture_output=True, text=True, timeout=timeout
     )

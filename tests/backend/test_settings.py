@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.settings import ServerSettings, with_cpumon_driver
+from cpumon_backend.settings import ServerSettings, with_cpumon_driver
 
 
 @pytest.mark.parametrize(

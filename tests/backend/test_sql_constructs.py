@@ -1,4 +1,4 @@
-"""The per-dialect SQL constructs of backend/runs/sql.py, compiled for SQLite and MariaDB without a database."""
+"""The per-dialect SQL constructs of cpumon_backend/runs/sql.py, compiled for SQLite and MariaDB without a database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy import column, literal
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 
-from backend.runs.ingest import INSERT_SAMPLES, JSON_COLUMNS, encode_rows
-from backend.runs.schemas import SampleIn
-from backend.runs.sql import BucketIndex, SecondsBetween
+from cpumon_backend.runs.ingest import INSERT_SAMPLES, JSON_COLUMNS, encode_rows
+from cpumon_backend.runs.schemas import SampleIn
+from cpumon_backend.runs.sql import BucketIndex, SecondsBetween
 
 SQLITE, MARIADB = sqlite.dialect(), mysql.dialect(is_mariadb=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from backend.auth.throttle import Limit, LocalQueue, LoginThrottle, Refusal
+from cpumon_backend.auth.throttle import Limit, LocalQueue, LoginThrottle, Refusal
 
 BUSY = Refusal(1.0, in_flight=True)
 LIMITS = (Limit("user:a", 1), Limit("addr:b", 3))

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from backend.app import create_app
-from backend.settings import ServerSettings
+from cpumon_backend.app import create_app
+from cpumon_backend.settings import ServerSettings
 
 Client = TestClient[Litestar]
 

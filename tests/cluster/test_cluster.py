@@ -29,11 +29,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from backend.auth.clock import system_clock
-from backend.auth.counters import DatabaseAttemptCounter
-from backend.auth.throttle import Limit
-from backend.db import create_engine
-from backend.migrations import head_revision
+from cpumon_backend.auth.clock import system_clock
+from cpumon_backend.auth.counters import DatabaseAttemptCounter
+from cpumon_backend.auth.throttle import Limit
+from cpumon_backend.db import create_engine
+from cpumon_backend.migrations import head_revision
 from tests.conftest import Backend
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
 from tests.e2e.conftest import USERNAME as AGENT_USERNAME

@@ -361,7 +361,7 @@ def check_migrations(compose: Compose) -> None:
     REPORT.check(expected <= set(out), "migrations ran: users, test_runs, cpu_usage tables exist", out)
     heads_py = (
         "from alembic.config import Config; from alembic.script import ScriptDirectory; "
-        "from database import MIGRATIONS_DIR; c = Config(); "
+        "from cpumon_database import MIGRATIONS_DIR; c = Config(); "
         "c.set_main_option('script_location', str(MIGRATIONS_DIR)); "
         "print(' '.join(ScriptDirectory.from_config(c).get_heads()))"
     )

@@ -30,6 +30,19 @@ def check_dashboard(url: str) -> None:
         assert len(asset.content) > 1000, path
 
 
+def check_top_level_names() -> None:
+    """The wheel installs only cpumon's own top-level names, never a generic `backend` or `database`."""
+    from importlib.metadata import distribution  # noqa: PLC0415
+
+    files = distribution("cpumon").files or []
+    top = {
+        f.parts[0].removesuffix(".py")
+        for f in files
+        if f.parts[0] != ".." and "." not in f.parts[0].removesuffix(".py")
+    }
+    assert top == {"cpumon", "cpumon_backend", "cpumon_database"}, f"the wheel installs {sorted(top)}"
+
+
 def main() -> None:
     bin_dir = Path(sys.executable).parent
     server = str(bin_dir / "cpumon-server")
@@ -39,9 +52,10 @@ def main() -> None:
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CPUMON_")}
     env |= {"CPUMON_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite'}", "CPUMON_PORT": str(port)}
-    import backend  # noqa: PLC0415 - must come from site-packages, not a checkout
+    import cpumon_backend  # noqa: PLC0415 - must come from site-packages, not a checkout
 
-    assert "site-packages" in backend.__file__, f"backend imported from {backend.__file__}"
+    assert "site-packages" in cpumon_backend.__file__, f"cpumon_backend imported from {cpumon_backend.__file__}"
+    check_top_level_names()
     subprocess.run([server, "migrate"], env=env, cwd=workdir, check=True)
     subprocess.run([server, "create-user", "alice"], env=env, cwd=workdir, input=b"pw-alice-123\n", check=True)
     process = subprocess.Popen([server], env=env, cwd=workdir)
@@ -63,7 +77,9 @@ def main() -> None:
         # The docs page's own files ship in the wheel, Swagger UI's in its package: all served locally.
         for asset in ("/schema", "/schema/assets/swagger-init.js", "/schema/assets/swagger-ui-bundle.js"):
             assert httpx.get(f"{url}{asset}", timeout=10).status_code == 200, asset
-        print(f"installed server: migrate, create-user, serve, login, dashboard and docs OK ({backend.__file__})")
+        print(
+            f"installed server: migrate, create-user, serve, login, dashboard and docs OK ({cpumon_backend.__file__})"
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -107,8 +107,8 @@ def operation_ids() -> list[str]:
     """Every operation of the document, as 'METHOD /path' (the document is the app's: read it in-process)."""
     from litestar.testing import TestClient  # noqa: PLC0415
 
-    from backend.app import create_app  # noqa: PLC0415
-    from backend.settings import ServerSettings  # noqa: PLC0415
+    from cpumon_backend.app import create_app  # noqa: PLC0415
+    from cpumon_backend.settings import ServerSettings  # noqa: PLC0415
 
     app = create_app(ServerSettings(database_url="sqlite+aiosqlite:///:memory:", bcrypt_rounds=4))
     with TestClient(app) as client:

@@ -62,7 +62,7 @@ def clean_environ(**extra: str) -> dict[str, str]:
 
 def server_command(*args: str) -> list[str]:
     """`cpumon-server ARGS` run by this interpreter from the checkout (no console script needed)."""
-    return [sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from cpumon_backend.cli import main; sys.exit(main())", *args]
 
 
 def answers_health(port: int, *, timeout: float = 2.0) -> bool:

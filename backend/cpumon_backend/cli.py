@@ -1,0 +1,254 @@
+"""`cpumon-server`: serve the API, apply migrations, add users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib.util
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from cpumon import __version__
+from cpumon_backend.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: Where `create-user` looks for a password when neither a terminal nor stdin gives one.
+PASSWORD_ENV = "CPUMON_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a password
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An expected failure: its message is printed as one line, without a traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: What `cpumon[server]` adds to the agent's install; the bare install ships this command too.
+SERVER_MODULES = ("litestar", "sqlalchemy", "advanced_alchemy", "alembic", "uvicorn", "msgspec", "bcrypt")
+
+
+def require_server_install() -> None:
+    """A one-line CliError when a module of `cpumon[server]` is missing (the agent-only install)."""
+    for name in SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise CliError(f"the server is not installed (no {name}): pip install 'cpumon[server]'")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        require_server_install()
+        settings = _settings()
+        if args.command == "migrate":
+            return _migrate(settings)
+        if args.command == "create-user":
+            return _create_user(settings, args.username)
+        return _serve(settings)
+    except CliError as exc:
+        print(f"cpumon-server: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings() -> ServerSettings:
+    try:
+        return ServerSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CliError(f"bad setting CPUMON_{where.upper()}: {first['msg']}", exit_code=EXIT_USAGE) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cpumon-server",
+        description="The cpumon API. Settings come from CPUMON_* environment variables "
+        "(CPUMON_DATABASE_URL, CPUMON_HOST, CPUMON_PORT, CPUMON_WORKERS, CPUMON_SESSION_REDIS_URL, ...).",
+    )
+    parser.add_argument("--version", action="version", version=f"cpumon-server {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="serve the API with uvicorn (the default)")
+    commands.add_parser("migrate", help="apply the database migrations")
+    create = commands.add_parser(
+        "create-user",
+        help=f"add a user; the password comes from a prompt, else the first line of stdin, else ${PASSWORD_ENV}",
+    )
+    create.add_argument("username")
+    return parser
+
+
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """How `cpumon-server` runs uvicorn (the benchmarks serve their baseline app the same way)."""
+    from cpumon_backend.http_limits import BoundedHttpToolsProtocol  # noqa: PLC0415 - only serving needs it
+
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        # X-Forwarded-For is believed only from the proxies named: anyone else could forge it.
+        "proxy_headers": settings.forwarded_allow_ips is not None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "server_header": False,
+        # Live pages hold their event streams open: at shutdown they get this long, then they are closed.
+        "timeout_graceful_shutdown": 5,
+        # httptools with a bound on the request head's size and time (backend/cpumon_backend/http_limits.py).
+        "http": BoundedHttpToolsProtocol,
+    }
+
+
+def ensure_can_listen(host: str, port: int) -> None:
+    """Fail at once, in one line naming the address, when the port is taken (uvicorn would start the
+    app first, and its failure path could leave the process hanging)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closing TIME_WAIT socket is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _serve(settings: ServerSettings) -> int:
+    import uvicorn  # noqa: PLC0415 - only serving needs it
+
+    ensure_can_listen(settings.host, settings.port)
+    uvicorn.run("cpumon_backend.app:create_app", **uvicorn_options(settings))
+    return EXIT_OK
+
+
+def _migrate(settings: ServerSettings) -> int:
+    from cpumon_backend.errors import is_unavailable  # noqa: PLC0415
+    from cpumon_backend.migrations import upgrade  # noqa: PLC0415
+
+    try:
+        before, after = upgrade(settings)
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise database_problem(exc) from None
+        raise
+    if before is None:
+        print(f"cpumon-server: created the schema at revision {after}")
+    elif before == after:
+        print(f"cpumon-server: database is at the latest migration (revision {after})")
+    else:
+        print(f"cpumon-server: upgraded the schema from revision {before} to {after}")
+    return EXIT_OK
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise CliError("the passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    return line or os.environ.get(PASSWORD_ENV, "")
+
+
+def _create_user(settings: ServerSettings, username: str) -> int:
+    import msgspec  # noqa: PLC0415 - a server dependency
+
+    from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
+    from cpumon_backend.auth.schemas import LoginRequest  # noqa: PLC0415
+
+    password = _read_password()
+    try:
+        msgspec.convert({"username": username, "password": password}, LoginRequest)
+    except msgspec.ValidationError as exc:
+        raise CliError(f"invalid user: {exc}") from None
+    try:
+        asyncio.run(_insert_user(settings, username, password))
+    except PasswordTooLongError as exc:
+        raise CliError(str(exc)) from None
+    print(f"cpumon-server: created user {username!r}")
+    return EXIT_OK
+
+
+def _check_length(password: str, minimum: int) -> None:
+    """Refuse a short password, saying why: bcrypt and the login limits slow guessing, they do not stop it."""
+    if len(password) < minimum:
+        raise CliError(
+            f"the password has {len(password)} characters, at least {minimum} are needed "
+            "(CPUMON_PASSWORD_MIN_LENGTH): a short one is guessed by trying, however slowly each try goes"
+        )
+
+
+async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession  # noqa: PLC0415
+
+    from cpumon_backend.auth.services import UserService  # noqa: PLC0415
+    from cpumon_backend.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        if not await _has_users_table(engine):
+            raise CliError("the database is not migrated: run `cpumon-server migrate` first")
+        _check_length(password, settings.password_min_length)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            try:
+                await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
+            except Exception as exc:
+                raise _explain_insert_failure(exc, username) from None
+    except CliError:
+        raise
+    except Exception as exc:
+        raise _explain_insert_failure(exc, username) from None
+    finally:
+        await engine.dispose()
+
+
+async def _has_users_table(engine: AsyncEngine) -> bool:
+    """Asked of the schema, not read from an error message."""
+    from sqlalchemy import inspect  # noqa: PLC0415
+
+    async with engine.connect() as connection:
+        found: bool = await connection.run_sync(lambda sync: inspect(sync).has_table("users"))
+        return found
+
+
+def _explain_insert_failure(exc: Exception, username: str) -> Exception:
+    from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError  # noqa: PLC0415
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+    from cpumon_backend.auth.services import InvalidUsernameError, UsernameTakenError  # noqa: PLC0415
+    from cpumon_backend.errors import is_unavailable, storage_error  # noqa: PLC0415
+
+    if isinstance(exc, InvalidUsernameError | UsernameTakenError):
+        return CliError(str(exc))
+    if isinstance(exc, RepositoryIntegrityError) or isinstance(storage_error(exc), IntegrityError):
+        return CliError(f"user {username!r} already exists")
+    if is_unavailable(exc):
+        return database_problem(exc)
+    return exc
+
+
+def database_problem(exc: BaseException) -> CliError:
+    """One line naming what the database said (refused, access denied, ...), never the URL's password."""
+    from cpumon_backend.errors import driver_message  # noqa: PLC0415
+
+    return CliError(f"cannot use the database: {driver_message(exc)}; check CPUMON_DATABASE_URL")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""GET /api/test-runs/{id}/live: a run's new samples as Server-Sent Events while it records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from cpumon.wire import RUNS_PATH
+from cpumon_backend.auth.guards import provide_current_user, requires_login
+from cpumon_backend.auth.schemas import CurrentUser
+from cpumon_backend.errors import json_error_response
+from cpumon_backend.live.feed import CLOSE, LiveEvent, LiveHub
+from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id
+from cpumon_backend.runs.providers import provide_query_service
+from cpumon_backend.runs.queries import RunQueryService
+
+KEEPALIVE_S = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
+RECONNECT_MS = 1_000
+
+
+def provide_live_hub(state: State) -> LiveHub:
+    hub: LiveHub = state.live_hub
+    return hub
+
+
+async def run_events(hub: LiveHub, run_id: Any, finished: bool) -> AsyncIterator[ServerSentEventMessage]:
+    if finished:
+        yield ServerSentEventMessage(event="ended", data="{}", retry=RECONNECT_MS)
+        return
+    async with hub.subscribe(run_id) as queue:
+        # Sent once listening: what the page loads after it is either in its load or pushed here.
+        yield ServerSentEventMessage(event="ready", data="{}", retry=RECONNECT_MS)
+        while True:
+            try:
+                event: LiveEvent = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keepalive")
+                continue
+            if event is CLOSE:
+                return
+            yield ServerSentEventMessage(event=event.kind, data=event.data)
+            if event.kind in {"ended", "gone"}:
+                return
+
+
+class LiveController(Controller):
+    path = RUNS_PATH
+    tags = ["test runs"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    guards = [requires_login]  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "queries": Provide(provide_query_service),
+        "current_user": Provide(provide_current_user),
+        "live_hub": Provide(provide_live_hub, sync_to_thread=False),
+    }
+
+    @get(
+        "/{run_id:str}/live",
+        summary="New samples of a run as Server-Sent Events (events: ready, samples, ended, gone)",
+        description="`samples` carries [[epoch seconds, cpu %], ...] stored since the last event, about "
+        "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted.",
+        raises=ERRORS,
+        media_type="text/event-stream",
+        # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
+        exception_handlers={HTTPException: json_error_response},
+    )
+    async def live(
+        self,
+        run_id: RunId,
+        queries: NamedDependency[RunQueryService],
+        current_user: NamedDependency[CurrentUser],
+        live_hub: NamedDependency[LiveHub],
+    ) -> ServerSentEvent:
+        run = await queries.owned(parse_run_id(run_id), current_user.id)
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return ServerSentEvent(run_events(live_hub, run.id, run.ended_at is not None), headers=headers)

@@ -1,0 +1,144 @@
+"""Ingest: the whole rule for storing samples, in one method and (usually) one SQL statement.
+
+The rule: the caller owns the run, the run is not finished, what is new is inserted, (run, seq)
+pairs already stored are skipped, and the batch is stored whole or not at all. `InsertFromJson`
+folds the ownership and not-finished checks into the INSERT itself, so the hot path is one
+statement in autocommit on a connection of the ingest engine (no pre-ping, no COMMIT, no reset
+ROLLBACK): one round trip. Only when nothing was inserted does a second query tell "no such run"
+(404) from "finished" (409) from "all duplicates".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from advanced_alchemy.exceptions import NotFoundError
+from litestar.datastructures import State
+from litestar.status_codes import HTTP_409_CONFLICT
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cpumon_backend.db import UTC, on_galera, utcnow
+from cpumon_backend.errors import RuleRefusedError
+from cpumon_backend.retry import retry_conflicts
+from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
+from cpumon_backend.runs.schemas import IngestResult, SampleIn
+from cpumon_backend.runs.sql import InsertFromJson
+
+#: The sample fields that travel in the JSON rows, in row order, with their MySQL JSON_TABLE types.
+JSON_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("seq", "BIGINT"),
+    ("recorded_at", "DATETIME(6)"),
+    ("cpu_percent", "DOUBLE"),
+    *((name, "DOUBLE") for name in BREAKDOWN_FIELDS),
+)
+
+INSERT_SAMPLES = InsertFromJson(
+    CpuUsage.__table__,  # type: ignore[arg-type]
+    TestRun.__table__,  # type: ignore[arg-type]
+    run_column="test_run_id",
+    stamp_column="created_at",
+    json_columns=JSON_COLUMNS,
+)
+
+
+class RunFinishedError(RuleRefusedError):
+    """Samples sent to a run that has ended (409)."""
+
+    status_code = HTTP_409_CONFLICT
+
+    def __init__(self) -> None:
+        super().__init__("the run is finished: start a new run")
+
+
+def _utc_text(value: dt.datetime) -> str:
+    # The text both databases store for a UTCDateTime (SQLite keeps it as is, MariaDB parses it).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def encode_rows(samples: Sequence[SampleIn], now: dt.datetime) -> str:
+    """The samples as the JSON array of rows that `INSERT_SAMPLES` unpacks (order of JSON_COLUMNS)."""
+    default_at = _utc_text(now)
+    rows = [
+        [
+            s.seq,
+            default_at if s.recorded_at is None else _utc_text(s.recorded_at),
+            s.cpu_percent,
+            s.user_percent,
+            s.system_percent,
+            s.iowait_percent,
+            s.steal_percent,
+            s.max_core_percent,
+        ]
+        for s in samples
+    ]
+    return msgspec.json.encode(rows).decode()
+
+
+class IngestService:
+    """Stores batches of samples. Owns its engine: autocommit connections used by nothing else."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @retry_conflicts()  # autocommit: a statement that lost a conflict has rolled itself back
+    async def ingest(self, run_id: uuid.UUID, user_id: int, samples: Sequence[SampleIn]) -> IngestResult:
+        """Store `samples` into the caller's open run. Raises NotFoundError or RunFinishedError.
+
+        One method, so that a retry policy (e.g. on deadlocks or Galera certification conflicts)
+        can wrap the whole unit: it is idempotent for samples that carry a `seq`.
+        """
+        now = utcnow()
+        params = {"run_id": run_id, "user_id": user_id, "now": now, "rows": encode_rows(samples, now)}
+        async with self._engine.connect() as connection:
+            if on_galera(connection):
+                inserted = await _insert_on_galera(connection, params)
+            else:
+                inserted = (await connection.execute(INSERT_SAMPLES, params)).rowcount
+            if inserted == 0:
+                await self._explain_nothing_inserted(connection, run_id, user_id)
+        return IngestResult(inserted=inserted, duplicates=len(samples) - inserted)
+
+    @staticmethod
+    async def _explain_nothing_inserted(connection: AsyncConnection, run_id: uuid.UUID, user_id: int) -> None:
+        ended_at = select(TestRun.ended_at).where(TestRun.id == run_id, TestRun.user_id == user_id)
+        row = (await connection.execute(ended_at)).first()
+        if row is None:
+            raise NotFoundError(detail="no such test run")
+        if row[0] is not None:
+            raise RunFinishedError
+
+
+async def _insert_on_galera(connection: AsyncConnection, params: dict[str, Any]) -> int:
+    """The insert, after a write to the run row, in one transaction: only on a Galera node.
+
+    The locks the INSERT ... SELECT takes on the run row hold on this node only, so a finish through
+    another node would not wait for them. A write to the run row makes such a finish and this ingest
+    conflict at certification instead: one of them is rolled back (and retried), and sees the other's
+    outcome.
+    """
+    touch = (
+        update(TestRun)
+        .where(TestRun.id == params["run_id"], TestRun.user_id == params["user_id"], TestRun.ended_at.is_(None))
+        .values(updated_at=params["now"])
+    )
+    await connection.exec_driver_sql("START TRANSACTION")
+    try:
+        await connection.execute(touch)
+        inserted: int = (await connection.execute(INSERT_SAMPLES, params)).rowcount
+        await connection.exec_driver_sql("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):  # a dropped connection has rolled back already
+            await connection.exec_driver_sql("ROLLBACK")
+        raise
+    return inserted
+
+
+def provide_ingest_service(state: State) -> IngestService:
+    service: IngestService = state.ingest_service
+    return service

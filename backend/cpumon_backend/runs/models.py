@@ -1,0 +1,55 @@
+"""Tables of the runs domain: `test_runs` and its `cpu_usage` samples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from advanced_alchemy.base import DefaultBase
+from advanced_alchemy.types import GUID
+from sqlalchemy import BigInteger, Double, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid_utils.compat import uuid7
+
+from cpumon.wire import HOSTNAME_MAX, NAME_MAX
+from cpumon_backend.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
+
+# The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
+BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
+
+
+class TestRun(AuditMixin, DefaultBase):
+    __tablename__ = "test_runs"
+    __table_args__ = (Index("ix_test_runs_user_id_started_at", "user_id", "started_at"),)
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    # UUIDv7: random enough to be unguessable, time-ordered so the primary key index stays append-only.
+    id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid7)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    hostname: Mapped[str] = mapped_column(String(HOSTNAME_MAX), nullable=False, default="")
+    interval_s: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    threshold_percent: Mapped[float] = mapped_column(Double(), nullable=False, default=80.0)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CpuUsage(BigIntIdMixin, CreatedAtMixin, DefaultBase):
+    __tablename__ = "cpu_usage"
+    __table_args__ = (
+        UniqueConstraint("test_run_id", "seq", name="uq_cpu_usage_test_run_id_seq"),
+        Index("ix_cpu_usage_test_run_id_recorded_at", "test_run_id", "recorded_at"),
+    )
+
+    # ON DELETE CASCADE lives in the database, so a run deleted by plain SQL takes its samples too.
+    test_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("test_runs.id", ondelete="CASCADE"), nullable=False)
+    seq: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    cpu_percent: Mapped[float] = mapped_column(Double(), nullable=False)
+    # The breakdown (shares of total CPU time) and the busiest core: null for clients that send only the total.
+    user_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    system_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    iowait_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    steal_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    max_core_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)

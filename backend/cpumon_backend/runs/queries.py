@@ -1,0 +1,266 @@
+"""Reads of runs and samples: lists, summaries, keyset pages and series, computed in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from advanced_alchemy.exceptions import NotFoundError
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
+
+from cpumon_backend.db import utcnow
+from cpumon_backend.runs.cursor import encode_cursor
+from cpumon_backend.runs.lifecycle import TestRunRepository
+from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
+from cpumon_backend.runs.schemas import (
+    RunDetail,
+    RunListItem,
+    RunPage,
+    RunSummary,
+    SamplePage,
+    SampleRead,
+    SeriesPoint,
+    run_fields,
+)
+from cpumon_backend.runs.sql import BucketIndex, SecondsBetween, as_timestamp
+from cpumon_backend.runs.window import Window, run_filters
+
+#: The columns a sample page and the CSV read, in that order (the CSV's header names them).
+SAMPLE_FIELDS = ("id", "seq", "recorded_at", "cpu_percent", *BREAKDOWN_FIELDS)
+SAMPLE_COLUMNS = tuple(getattr(CpuUsage, name) for name in SAMPLE_FIELDS)
+
+
+class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepository]):
+    """The caller's runs and samples, read. Every lookup is by (id, owner)."""
+
+    __test__ = False
+    repository_type = TestRunRepository
+
+    async def owned(self, run_id: uuid.UUID, user_id: int) -> TestRun:
+        run = await self.repository.session.scalar(
+            select(TestRun).where(TestRun.id == run_id, TestRun.user_id == user_id)
+        )
+        if run is None:
+            raise NotFoundError(detail="no such test run")
+        return run
+
+    async def list_page(
+        self,
+        user_id: int,
+        page: tuple[int, int],
+        *,
+        with_summaries: bool,
+        hosts: list[str] | None = None,
+        window: Window | None = None,
+        name_contains: str | None = None,
+    ) -> RunPage:
+        """A (limit, offset) page of the caller's runs, newest first, on `hosts` and overlapping `window`,
+        whose name contains `name_contains` in any case."""
+        limit, offset = page
+        # autoescape: a % or _ in the asked text matches itself, not any characters.
+        named = TestRun.name.icontains(name_contains, autoescape=True) if name_contains else true()
+        runs, total = await self.get_many_and_count(
+            run_filters(hosts, window, utcnow()),
+            named,
+            LimitOffset(limit=limit, offset=offset),
+            OrderBy(field_name="started_at", sort_order="desc"),
+            OrderBy(field_name="id", sort_order="desc"),
+            user_id=user_id,
+        )
+        summaries = await self.summaries(runs) if with_summaries else {}
+        items = [RunListItem(**run_fields(run), summary=summaries.get(run.id)) for run in runs]
+        return RunPage(items=items, total=total, limit=limit, offset=offset)
+
+    async def detail(
+        self, run_id: uuid.UUID, user_id: int, threshold: float | None, window: Window | None = None
+    ) -> RunDetail:
+        """One run with its summary, against `threshold` or the run's own, over `window` if given."""
+        run = await self.owned(run_id, user_id)
+        limit = run.threshold_percent if threshold is None else threshold
+        summary = (await self.summaries([run], limit, window))[run.id]
+        return RunDetail(**run_fields(run), summary=summary)
+
+    async def summaries(
+        self, runs: Sequence[TestRun], threshold: float | None = None, window: Window | None = None
+    ) -> dict[uuid.UUID, RunSummary]:
+        """Count, avg, min, max, first/last sample and time above threshold of each run, in one SQL query.
+
+        Each run is measured against `threshold`, or its own threshold when that is None. Time above
+        threshold is the sum of the intervals that end at a sample above it: each sample stands for
+        the time since the one before it in the same run (the first stands for no time).
+        With a window, only samples recorded inside it count, and an interval that began before the
+        window's start counts from that start: the same rule, cut at the window's edges.
+        """
+        limits = {run.id: run.threshold_percent if threshold is None else threshold for run in runs}
+        found = {run_id: _empty_summary(limit) for run_id, limit in limits.items()}
+        if not runs:
+            return found
+        rows = (await self.repository.session.execute(_summaries_statement(list(limits), threshold, window))).all()
+        for row in rows:
+            run_id, count, avg, low, high, first, last, above_s, user, system, iowait, steal, hottest = row
+            found[run_id] = RunSummary(
+                sample_count=count,
+                avg_percent=float(avg),
+                min_percent=low,
+                max_percent=high,
+                first_sample_at=first,
+                last_sample_at=last,
+                threshold_percent=limits[run_id],
+                time_above_threshold_s=round(float(above_s), 6),
+                avg_user_percent=_float_or_none(user),
+                avg_system_percent=_float_or_none(system),
+                avg_iowait_percent=_float_or_none(iowait),
+                avg_steal_percent=_float_or_none(steal),
+                max_core_percent=hottest,
+            )
+        return found
+
+    async def samples(
+        self, run_id: uuid.UUID, user_id: int, limit: int, after: tuple[dt.datetime, int] | None
+    ) -> SamplePage:
+        """Samples in time order after the cursor position: keyset pagination, no OFFSET scans."""
+        run = await self.owned(run_id, user_id)
+        # Plain rows on the session's connection, not ORM objects: a 5,000-row page spent most of its
+        # time in ORM row handling; structs built from tuples are cheap.
+        connection = await self.repository.session.connection()
+        rows = (await connection.execute(samples_after(run.id, after, limit + 1))).all()
+        items = [SampleRead(*row) for row in rows]
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = encode_cursor(items[-1].recorded_at, items[-1].id)
+        return SamplePage(items=items, next_cursor=next_cursor)
+
+    async def series(
+        self,
+        run_id: uuid.UUID,
+        user_id: int,
+        points: int,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[SeriesPoint]:
+        """The run (or its samples from `start` to `end`) cut into at most `points` equal time buckets,
+        each reduced to min/avg/max in SQL: a chart zoomed into a range gets finer buckets."""
+        run = await self.owned(run_id, user_id)
+        session = self.repository.session
+        in_range = [CpuUsage.test_run_id == run.id]
+        if start is not None:
+            in_range.append(CpuUsage.recorded_at >= as_timestamp(start))
+        if end is not None:
+            in_range.append(CpuUsage.recorded_at <= as_timestamp(end))
+        bounds = select(func.min(CpuUsage.recorded_at), func.max(CpuUsage.recorded_at))
+        row: Any = (await session.execute(bounds.where(*in_range))).one()
+        first: dt.datetime | None = row[0]
+        last: dt.datetime = row[1]
+        if first is None:
+            return []
+        span = (last - first).total_seconds()
+        width = span / points if span > 0 else 1.0
+        offset = SecondsBetween(CpuUsage.recorded_at, as_timestamp(first))
+        index = BucketIndex(offset / width, points - 1).label("bucket")
+        stmt = (
+            select(
+                index,
+                func.min(CpuUsage.recorded_at),
+                func.count(),
+                func.min(CpuUsage.cpu_percent),
+                func.avg(CpuUsage.cpu_percent),
+                func.max(CpuUsage.cpu_percent),
+                func.max(CpuUsage.max_core_percent),
+            )
+            .where(*in_range)
+            .group_by(index)
+            .order_by(index)
+        )
+        return [
+            SeriesPoint(
+                start=start, count=n, min_percent=lo, avg_percent=float(avg), max_percent=hi, max_core_percent=core
+            )
+            for _, start, n, lo, avg, hi, core in (await session.execute(stmt)).all()
+        ]
+
+
+def samples_after(
+    run_id: uuid.UUID, after: tuple[dt.datetime, int] | None, limit: int, columns: Sequence[Any] = SAMPLE_COLUMNS
+) -> Select[Any]:
+    """Up to `limit` samples (their `columns`) of the run in (recorded_at, id) order, after keyset `after`."""
+    stmt: Select[Any] = (
+        select(*columns).where(CpuUsage.test_run_id == run_id).order_by(CpuUsage.recorded_at, CpuUsage.id).limit(limit)
+    )
+    if after is None:
+        return stmt
+    at, last_id = after
+    return stmt.where(
+        or_(
+            CpuUsage.recorded_at > as_timestamp(at),
+            and_(CpuUsage.recorded_at == as_timestamp(at), CpuUsage.id > last_id),
+        )
+    )
+
+
+def _summaries_statement(run_ids: list[uuid.UUID], threshold: float | None, window: Window | None) -> Select[Any]:
+    ordered = (
+        select(
+            CpuUsage.test_run_id,
+            CpuUsage.cpu_percent,
+            CpuUsage.recorded_at,
+            *(getattr(CpuUsage, name) for name in BREAKDOWN_FIELDS),
+            func.lag(CpuUsage.recorded_at)
+            .over(partition_by=CpuUsage.test_run_id, order_by=(CpuUsage.recorded_at, CpuUsage.id))
+            .label("previous_at"),
+        )
+        .where(CpuUsage.test_run_id.in_(run_ids))
+        .subquery()
+    )
+    limit = TestRun.threshold_percent if threshold is None else literal(threshold)
+    since: ColumnElement[dt.datetime] = ordered.c.previous_at
+    if window is not None and window.start is not None:
+        start = as_timestamp(window.start)
+        since = case((ordered.c.previous_at < start, start), else_=ordered.c.previous_at)
+    interval = SecondsBetween(ordered.c.recorded_at, since)
+    above = case(
+        (and_(ordered.c.cpu_percent > limit, ordered.c.previous_at.is_not(None)), interval),
+        else_=0.0,
+    )
+    return (
+        select(
+            ordered.c.test_run_id,
+            func.count(),
+            func.avg(ordered.c.cpu_percent),
+            func.min(ordered.c.cpu_percent),
+            func.max(ordered.c.cpu_percent),
+            func.min(ordered.c.recorded_at),
+            func.max(ordered.c.recorded_at),
+            func.coalesce(func.sum(above), 0.0),
+            func.avg(ordered.c.user_percent),  # AVG and MAX skip nulls: samples without a breakdown
+            func.avg(ordered.c.system_percent),
+            func.avg(ordered.c.iowait_percent),
+            func.avg(ordered.c.steal_percent),
+            func.max(ordered.c.max_core_percent),
+        )
+        .select_from(ordered.join(TestRun, TestRun.id == ordered.c.test_run_id))
+        .where(_recorded_inside(ordered.c.recorded_at, window))
+        .group_by(ordered.c.test_run_id)
+    )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)  # MariaDB's AVG is a Decimal
+
+
+def _recorded_inside(recorded_at: ColumnElement[dt.datetime], window: Window | None) -> ColumnElement[bool]:
+    conditions = []
+    if window is not None and window.start is not None:
+        conditions.append(recorded_at >= as_timestamp(window.start))
+    if window is not None and window.end is not None:
+        conditions.append(recorded_at <= as_timestamp(window.end))
+    return and_(true(), *conditions)
+
+
+def _empty_summary(threshold: float) -> RunSummary:
+    nothing = dict.fromkeys(("avg_percent", "min_percent", "max_percent", "first_sample_at", "last_sample_at"))
+    return RunSummary(sample_count=0, threshold_percent=threshold, time_above_threshold_s=0.0, **nothing)

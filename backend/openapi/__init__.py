@@ -1,5 +1,0 @@
-"""The OpenAPI contract and its docs pages: config, the finishing pass over the document, Swagger UI."""
-
-from backend.openapi.config import create_openapi_config
-
-__all__ = ["create_openapi_config"]

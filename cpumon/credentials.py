@@ -65,16 +65,6 @@ class Credentials:
         self._typed = SecretStr(typed)
         return self._typed
 
-    def require_password(self) -> SecretStr:
-        """`password()`, or SettingsError saying how to give one."""
-        password = self.password()
-        if password is None:
-            raise SettingsError(
-                f"no password: set {env_var('password')} or `password` in the config file "
-                "(on a terminal cpumon asks for it)"
-            )
-        return password
-
     def refused(self) -> bool:
         """The API refused the password: True if asking again is worth it (the typed one is forgotten)."""
         if self.source != PROMPT or self._typed is None:

@@ -42,7 +42,6 @@ class Progress:
 
     taken: int = 0
     stored: int = 0
-    waiting: int = 0
     on_disk: int = 0
     failing: bool = False
 

@@ -400,7 +400,6 @@ def _progress(stats: RunStats, outbox: Outbox, uploader: Uploader) -> Progress:
     return Progress(
         taken=stats.count,
         stored=outbox.stored,
-        waiting=outbox.pending,
         on_disk=outbox.on_disk,
         failing=uploader.failing,
     )

@@ -71,3 +71,17 @@ def report_of(stats: RunStats, **changes: Any) -> ReportFigures:
         "finished": True,
     }
     return build_report(**(fields | changes))
+
+
+class CollectedNotices:
+    """The notices (cpumon.notices.Notices) a part of the agent gave, kept in lists to assert on."""
+
+    def __init__(self) -> None:
+        self.infos: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, text: str) -> None:
+        self.infos.append(text)
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)

@@ -31,7 +31,7 @@ def play(display: Display, percents: list[float]) -> tuple[RunStats, ThresholdTr
     for sample in samples(percents):
         stats.add(sample)
         crossing = tracker.observe(sample.cpu_percent, sample.recorded_at)
-        progress = Progress(taken=stats.count, stored=stats.count - 1, waiting=1)
+        progress = Progress(taken=stats.count, stored=stats.count - 1)
         display.sample(sample, float(sample.seq + 1), crossing, progress)
     return stats, tracker
 
@@ -70,7 +70,7 @@ def test_terminal_lines_fit_80_columns() -> None:
     )
     for sample in samples([99.9] * 3):
         on_disk = 11_111 if sample.seq else 0
-        progress = Progress(taken=99_999, stored=88_888, waiting=11_111, on_disk=on_disk, failing=True)
+        progress = Progress(taken=99_999, stored=88_888, on_disk=on_disk, failing=True)
         display.sample(sample, float(sample.seq + 1), None, progress)
         assert len(display._status().plain) <= 80
     display.close()

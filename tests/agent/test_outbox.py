@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cpumon.notices import CollectedNotices
 from cpumon.outbox import Batch, Outbox
 from cpumon.sample import Sample
 from cpumon.spool import RunMeta, RunSpool
 
-from .conftest import at, samples
+from .conftest import CollectedNotices, at, samples
 
 RUN = "01a20000-0000-7000-8000-000000000002"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from cpumon.notices import CollectedNotices
 from cpumon.recovery import recoverable_runs
 from cpumon.spool import CORRUPT_DIR, RunMeta, RunSpool, Spool
 
-from .conftest import at, samples
+from .conftest import CollectedNotices, at, samples
 
 API = "http://api.test"
 META = RunMeta("01a10000-0000-7000-8000-000000000001", API, "ada", "old", at(0), at(30))

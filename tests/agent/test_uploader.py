@@ -9,12 +9,11 @@ import pytest
 from pydantic import SecretStr
 
 from cpumon.api import ApiClient
-from cpumon.notices import CollectedNotices
 from cpumon.outbox import Outbox
 from cpumon.spool import RunMeta, RunSpool
 from cpumon.uploader import Uploader
 
-from .conftest import at, samples
+from .conftest import CollectedNotices, at, samples
 from .fake_api import FakeApi
 
 RUN = "01a20000-0000-7000-8000-00000000000a"

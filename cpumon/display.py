@@ -144,7 +144,9 @@ class Display:
         """One line: time stamp, label column, message; the status bar (if any) stays below it."""
         when = at or dt.datetime.now(dt.UTC)
         stamp = local_time(when) if self.interactive else iso_utc(when, "milliseconds")
-        out = Text(stamp + "  ", style="cpumon.muted")
+        # The muted style is the stamp's span only: as the Text's base style it would dim the message too.
+        out = Text()
+        out.append(stamp + "  ", style="cpumon.muted")
         # A fixed-width label column keeps the messages aligned under each other.
         out.append(f"{label:<{LABEL_WIDTH}}  ", style=text.style or "")
         out.append_text(text)

@@ -214,8 +214,10 @@ def theme_codes(name: str) -> set[str]:
 
 def test_the_live_display_colours_a_hot_reading_and_a_warning_on_a_terminal() -> None:
     out = render(force_terminal=True)
-    # A line's time stamp is muted and its message drawn over that style: the theme's codes are among those in force.
+    # A line's time stamp is muted; its message is not (the stamp's dim must not carry over to it).
     assert theme_codes("cpumon.reading.hot") <= codes_before(out, "avg  95.0 %")
+    assert not theme_codes("cpumon.muted") & codes_before(out, "avg  95.0 %")
+    assert not theme_codes("cpumon.muted") & codes_before(out, "uploads fail")
     assert "31" not in codes_before(out, "avg  10.0 %")
     assert theme_codes("cpumon.warn") <= codes_before(out, "uploads fail")
     assert theme_codes("cpumon.hot") <= codes_before(out, "95.0 %     ")  # the report's Max CPU

@@ -38,10 +38,11 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
     """Build the API. With no argument, settings come from the environment (uvicorn's factory mode)."""
     settings = settings or ServerSettings()
     engine = create_engine(settings)
-    ingest_engine = create_engine(settings, autocommit=True)  # its own pool: one-statement autocommit ingest
+    # Its own pool, in autocommit: the one-statement ingest and the session read of every request.
+    ingest_engine = create_engine(settings, autocommit=True)
     export_engine = create_engine(settings, autocommit=True, pool_size=settings.export_max_concurrent)
     alchemy = create_alchemy_config(engine)
-    auth = build_auth_storage(settings, engine, alchemy, clock, extra_exclude=[f"^{STATIC_PATH}/"])
+    auth = build_auth_storage(settings, engine, ingest_engine, clock, extra_exclude=[f"^{STATIC_PATH}/"])
     live_hub = LiveHub(engine)
     on_shutdown: list[Callable[[], Awaitable[None]]] = [
         live_hub.close,

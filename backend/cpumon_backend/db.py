@@ -97,11 +97,14 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_si
     `pool_size` overrides CPUMON_DATABASE_POOL_SIZE (with no overflow): the export engine's small pool.
     `autocommit=True` makes the ingest engine: every statement commits by itself, so there is no
     COMMIT round trip and nothing for the pool to roll back when a connection is returned.
+    `skip_autocommit_rollback` matters as much as `pool_reset_on_return=None`: closing a SQLAlchemy
+    connection still ends its (implicit) transaction with the driver's rollback(), and asyncmy sends
+    a ROLLBACK over the wire even in autocommit mode, one round trip per request for nothing.
     """
     url = settings.database_url.get_secret_value()
     options: dict[str, Any] = {"hide_parameters": True}  # values (session ids, hashes) never reach a log
     if autocommit:
-        options |= {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        options |= {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None, "skip_autocommit_rollback": True}
     if settings.database_dialect == "sqlite":
         path = settings.sqlite_path()
         if path is not None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import event
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+from sqlalchemy.engine import Engine
 
 from tests.backend.conftest import at, samples, start_run
+from tests.conftest import Backend
 
 Client = TestClient[Litestar]
 
@@ -348,3 +355,39 @@ def test_resent_samples_are_not_logged_as_driver_warnings(alice: Client, caplog:
     with caplog.at_level(logging.DEBUG):
         assert alice.post(url, json=samples(20)).json() == {"inserted": 0, "duplicates": 20}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_single_sample_ingest_makes_one_round_trip_per_statement_it_needs(
+    alice: Client, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lean ingest path: the session read (unless Redis holds sessions) and the INSERT, each in
+    # autocommit. No ORM session, no BEGIN/COMMIT, and no ROLLBACK when a connection goes back to
+    # its pool (asyncmy would send one over the wire even in autocommit mode).
+    run = start_run(alice)
+    statements: list[str] = []
+    ends: list[str] = []
+
+    def note_statement(*args: Any) -> None:
+        statements.append(" ".join(str(args[2]).split()[:5]))
+
+    def counting(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: object) -> Any:
+            ends.append(kind)
+            return method(self)
+
+        return call
+
+    for adapter in (AsyncAdapt_dbapi_connection, AsyncAdapt_aiosqlite_connection):
+        monkeypatch.setattr(adapter, "rollback", counting("rollback", adapter.rollback))
+        monkeypatch.setattr(adapter, "commit", counting("commit", adapter.commit))
+    event.listen(Engine, "before_cursor_execute", note_statement)
+    try:
+        answer = alice.post(f"/api/test-runs/{run['id']}/cpu-usage", json={"cpu_percent": 12.5, "seq": 0})
+    finally:
+        event.remove(Engine, "before_cursor_execute", note_statement)
+    assert answer.status_code == 201, answer.text
+    insert = [s for s in statements if s.startswith("INSERT")]
+    assert len(insert) == 1, statements
+    session_reads = [] if backend.redis_url else ["SELECT sessions.data, sessions.expires_at FROM sessions"]
+    assert statements == [*session_reads, *insert]
+    assert ends == []

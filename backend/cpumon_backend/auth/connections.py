@@ -1,21 +1,17 @@
 """The one rule for database connections during a login, and the helpers that apply it.
 
 A login needs up to three things that each want a pooled connection: the request's own session
-(which read the caller's old session and looks the user up), the attempt counter and the session
-store. Were one held while waiting for another, or across the ~0.2 s bcrypt check, a burst of
-logins could take every connection of a full pool and wait on itself forever. So: whoever is about
-to wait (for bcrypt, for the counter, for the session store) first hands the request's
-connection back to the pool. `hand_back` is that step: it ends a read-only transaction with a commit (nothing
-is written, and with `expire_on_commit` off the loaded user stays usable across the bcrypt check),
-and rolls back anything else rather than commit a write on another code path's behalf.
+(which looks the user up), the attempt counter and the session store. Were one held while waiting
+for another, or across the ~0.2 s bcrypt check, a burst of logins could take every connection of
+a full pool and wait on itself forever. So: whoever is about to wait (for bcrypt, for the counter,
+for the session store) first hands the request's connection back to the pool. `hand_back` is that
+step: it ends a read-only transaction with a commit (nothing is written, and with
+`expire_on_commit` off the loaded user stays usable across the bcrypt check), and rolls back
+anything else rather than commit a write on another code path's behalf.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from litestar.connection import ASGIConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
 
@@ -31,8 +27,3 @@ async def hand_back(db_session: AsyncSession | async_scoped_session[AsyncSession
         await db_session.commit()
     except SQLAlchemyError:  # a failed transaction: nothing to keep
         await db_session.rollback()
-
-
-def request_db_session(alchemy: SQLAlchemyAsyncConfig, connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
-    """The request's own database session, the one its handler's services use."""
-    return alchemy.provide_session(connection.app.state, connection.scope)

@@ -9,7 +9,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from cpumon_backend.auth.connections import hand_back
 from cpumon_backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
 from cpumon_backend.auth.passwords import Passwords
 from cpumon_backend.auth.schemas import CurrentUser, LoginRequest, UserRead
@@ -69,8 +68,6 @@ class AuthController(Controller):
         passwords: NamedDependency[Passwords],
     ) -> UserRead:
         data: LoginRequest = await read_body(request, LoginRequest)
-        # The session middleware may have read the caller's old session on this request's connection.
-        await hand_back(users_service.repository.session)
         limits = throttle.limits(username_key(data.username), request.client.host if request.client else "unknown")
         refusal = await throttle.reserve(limits)  # before the password is checked: a burst cannot outrun it
         if refusal is not None:

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from redis.asyncio import Redis
@@ -58,10 +57,11 @@ def session_config(settings: ServerSettings, extra_exclude: Sequence[str] = ()) 
 def build_auth_storage(
     settings: ServerSettings,
     engine: AsyncEngine,
-    alchemy: SQLAlchemyAsyncConfig,
+    reader: AsyncEngine,
     clock: Clock = system_clock,
     extra_exclude: Sequence[str] = (),
 ) -> AuthStorage:
+    """`engine` for writes (sessions, login counters), `reader`, an autocommit engine, for session reads."""
     config = session_config(settings, extra_exclude)
 
     def throttle(counter: DatabaseAttemptCounter | RedisAttemptCounter) -> LoginThrottle:
@@ -79,7 +79,7 @@ def build_auth_storage(
         )
     session_maker = async_sessionmaker(engine, expire_on_commit=False)
     return AuthStorage(
-        sessions=FixedLifetimeSessions(config, DatabaseSessionStore(alchemy, session_maker, clock)),
+        sessions=FixedLifetimeSessions(config, DatabaseSessionStore(reader, session_maker, clock)),
         throttle=throttle(DatabaseAttemptCounter(session_maker, engine.dialect.name, clock)),
         lifespan=[purge_periodically(session_maker, clock)],
     )

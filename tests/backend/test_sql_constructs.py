@@ -1,17 +1,21 @@
-"""The per-dialect SQL constructs of cpumon_backend/runs/sql.py, compiled for SQLite and MariaDB without a database."""
+"""The per-dialect SQL constructs of cpumon_backend/runs/sql.py, compiled for SQLite and MariaDB without a database
+(only the compiled-cache test executes, on an in-memory SQLite)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
-from sqlalchemy import column, literal
+from sqlalchemy import column, create_engine, literal
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import CacheStats
 
 from cpumon_backend.runs.ingest import INSERT_SAMPLES, JSON_COLUMNS, encode_rows
+from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.schemas import SampleIn
-from cpumon_backend.runs.sql import BucketIndex, SecondsBetween
+from cpumon_backend.runs.sql import BucketIndex, InsertFromJson, SecondsBetween
 
 SQLITE, MARIADB = sqlite.dialect(), mysql.dialect(is_mariadb=True)
 
@@ -68,6 +72,33 @@ def test_ingest_binds_four_named_parameters() -> None:
     for dialect in (SQLITE, MARIADB):
         compiled = INSERT_SAMPLES.compile(dialect=dialect)
         assert sorted(compiled.params) == ["now", "rows", "run_id", "user_id"]
+
+
+def test_ingest_statement_is_compiled_once_and_then_taken_from_the_cache() -> None:
+    # A construct without a cache key is compiled again on every execution (it was, on every ingest).
+    engine = create_engine("sqlite://")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE test_runs (id, user_id, ended_at)")
+        connection.exec_driver_sql(
+            "CREATE TABLE cpu_usage (test_run_id, seq UNIQUE, "
+            + ", ".join([name for name, _ in JSON_COLUMNS[1:]] + ["created_at"])
+            + ")"
+        )
+        params = {"run_id": uuid.uuid4(), "user_id": 1, "now": dt.datetime.now(dt.UTC), "rows": "[]"}
+        cached = []
+        for _ in range(2):
+            result = connection.execute(INSERT_SAMPLES, params)
+            cached.append(result.context.cache_hit)
+    engine.dispose()
+    assert cached == [CacheStats.CACHE_MISS, CacheStats.CACHE_HIT]
+    differs = InsertFromJson(
+        CpuUsage.__table__,  # type: ignore[arg-type]
+        TestRun.__table__,  # type: ignore[arg-type]
+        run_column="test_run_id",
+        stamp_column="created_at",
+        json_columns=JSON_COLUMNS[:-1],
+    )
+    assert differs._generate_cache_key() != INSERT_SAMPLES._generate_cache_key()
 
 
 def test_rows_travel_as_utc_text_in_column_order() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from cpumon_backend.db import UTCDateTime
 
@@ -83,6 +84,16 @@ class InsertFromJson(Executable, ClauseElement):
     Parameters: run_id, user_id, now (for `stamp_column`), rows (the JSON text).
     """
 
+    # What SQLAlchemy's compiled cache keys on. Without it (`inherit_cache` alone, over a
+    # ClauseElement that has no traversal of its own) the cache key was None, so the statement was
+    # compiled again on every request: ~10 % of a single-sample ingest's server CPU (py-spy).
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 - SQLAlchemy reads it per class
+        ("table", InternalTraversal.dp_clauseelement),
+        ("runs", InternalTraversal.dp_clauseelement),
+        ("run_column", InternalTraversal.dp_string),
+        ("stamp_column", InternalTraversal.dp_string),
+        ("json_columns", InternalTraversal.dp_plain_obj),
+    ]
     inherit_cache = True
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The wire contract between the API server and its clients: limits both sides must agree on.
+"""The wire contract between the API server and its clients: limits and types both sides must agree on.
 
 Dependency-free, so the agent-only install carries it too. The server validates with these numbers
 (`cpumon_backend.runs`, `cpumon_backend.auth`), and the agent and review commands size their requests with the same
@@ -7,7 +7,10 @@ ones: a batch the agent builds is never refused for its size, a name it sends is
 
 from __future__ import annotations
 
-from typing import Final
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 #: Samples in one ingest request (one sample or a list of at most this many); also the largest page of samples.
 MAX_BATCH: Final = 10_000
@@ -26,3 +29,68 @@ SERIES_POINTS_MAX: Final = 10_000
 API_PREFIX: Final = "/api"
 RUNS_PATH: Final = f"{API_PREFIX}/test-runs"
 LOGIN_PATH: Final = f"{API_PREFIX}/auth/login"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's summary, as the server computes it (GET /api/test-runs/{id}, ?summary=true) and clients read it.
+
+    A stdlib dataclass: the server's msgspec encodes it and documents it in OpenAPI, and the agent-only
+    install reads it with `from_json` without msgspec.
+    """
+
+    sample_count: int
+    avg_percent: float | None
+    min_percent: float | None
+    max_percent: float | None
+    first_sample_at: dt.datetime | None
+    last_sample_at: dt.datetime | None
+    threshold_percent: float
+    time_above_threshold_s: float
+    # The breakdown's averages and the hottest core's max, over the samples that carry them (null if none).
+    avg_user_percent: float | None = None
+    avg_system_percent: float | None = None
+    avg_iowait_percent: float | None = None
+    avg_steal_percent: float | None = None
+    max_core_percent: float | None = None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> RunSummary:
+        """The summary in a decoded JSON answer; absent optional fields are None."""
+        fields = {name: _number_or_none(body.get(name)) for name in _OPTIONAL_NUMBERS}
+        return cls(
+            sample_count=int(body["sample_count"]),
+            first_sample_at=time_or_none(body.get("first_sample_at")),
+            last_sample_at=time_or_none(body.get("last_sample_at")),
+            threshold_percent=float(body["threshold_percent"]),
+            time_above_threshold_s=float(body["time_above_threshold_s"]),
+            **fields,
+        )
+
+    @property
+    def has_breakdown(self) -> bool:
+        return self.avg_user_percent is not None or self.max_core_percent is not None
+
+
+_OPTIONAL_NUMBERS: Final = (
+    "avg_percent",
+    "min_percent",
+    "max_percent",
+    "avg_user_percent",
+    "avg_system_percent",
+    "avg_iowait_percent",
+    "avg_steal_percent",
+    "max_core_percent",
+)
+
+
+def time_or_none(value: Any) -> dt.datetime | None:
+    """An RFC 3339 time of the API (always UTC; a naive one is read as UTC), or None."""
+    if value is None:
+        return None
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -21,7 +21,7 @@ from cpumon.credentials import Credentials
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
 from cpumon.login import log_in, refusal, unavailable
 from cpumon.settings import AgentSettings
-from cpumon.wire import RUNS_PAGE_MAX, RUNS_PATH
+from cpumon.wire import RUNS_PAGE_MAX, RUNS_PATH, RunSummary, time_or_none
 
 T = TypeVar("T")
 RUNS = RUNS_PATH
@@ -33,46 +33,6 @@ class RunNotFoundError(CpumonError):
 
 
 @dataclass(frozen=True)
-class Summary:
-    sample_count: int
-    avg_percent: float | None
-    min_percent: float | None
-    max_percent: float | None
-    first_sample_at: dt.datetime | None
-    last_sample_at: dt.datetime | None
-    threshold_percent: float
-    time_above_threshold_s: float
-    # The breakdown's averages and the hottest core's max: None when no sample carried them.
-    avg_user_percent: float | None = None
-    avg_system_percent: float | None = None
-    avg_iowait_percent: float | None = None
-    avg_steal_percent: float | None = None
-    max_core_percent: float | None = None
-
-    @classmethod
-    def from_api(cls, body: dict[str, Any]) -> Summary:
-        return cls(
-            sample_count=int(body["sample_count"]),
-            avg_percent=_float_or_none(body.get("avg_percent")),
-            min_percent=_float_or_none(body.get("min_percent")),
-            max_percent=_float_or_none(body.get("max_percent")),
-            first_sample_at=_time_or_none(body.get("first_sample_at")),
-            last_sample_at=_time_or_none(body.get("last_sample_at")),
-            threshold_percent=float(body["threshold_percent"]),
-            time_above_threshold_s=float(body["time_above_threshold_s"]),
-            avg_user_percent=_float_or_none(body.get("avg_user_percent")),
-            avg_system_percent=_float_or_none(body.get("avg_system_percent")),
-            avg_iowait_percent=_float_or_none(body.get("avg_iowait_percent")),
-            avg_steal_percent=_float_or_none(body.get("avg_steal_percent")),
-            max_core_percent=_float_or_none(body.get("max_core_percent")),
-        )
-
-    @property
-    def has_breakdown(self) -> bool:
-        return self.avg_user_percent is not None or self.max_core_percent is not None
-
-
-@dataclass(frozen=True)
 class Run:
     id: str
     name: str
@@ -81,7 +41,7 @@ class Run:
     threshold_percent: float
     started_at: dt.datetime
     ended_at: dt.datetime | None
-    summary: Summary | None = None  # in the answer for one run, and in lists asked for with summaries
+    summary: RunSummary | None = None  # in the answer for one run, and in lists asked for with summaries
     raw: dict[str, Any] | None = None  # the API's JSON, for --json
 
     @classmethod
@@ -94,8 +54,8 @@ class Run:
             interval_s=_float_or_none(body.get("interval_s")),
             threshold_percent=float(body["threshold_percent"]),
             started_at=_time(body["started_at"]),
-            ended_at=_time_or_none(body.get("ended_at")),
-            summary=Summary.from_api(summary) if isinstance(summary, dict) else None,
+            ended_at=time_or_none(body.get("ended_at")),
+            summary=RunSummary.from_json(summary) if isinstance(summary, dict) else None,
             raw=body,
         )
 
@@ -257,12 +217,10 @@ async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes
 
 
 def _time(value: Any) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
-
-
-def _time_or_none(value: Any) -> dt.datetime | None:
-    return None if value is None else _time(value)
+    parsed = time_or_none(value)
+    if parsed is None:
+        raise ValueError("the API answered no time where one is required")
+    return parsed
 
 
 def _float_or_none(value: Any) -> float | None:

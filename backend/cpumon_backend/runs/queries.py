@@ -12,6 +12,7 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
 
+from cpumon.wire import RunSummary
 from cpumon_backend.db import utcnow
 from cpumon_backend.runs.cursor import encode_cursor
 from cpumon_backend.runs.lifecycle import TestRunRepository
@@ -20,7 +21,6 @@ from cpumon_backend.runs.schemas import (
     RunDetail,
     RunListItem,
     RunPage,
-    RunSummary,
     SamplePage,
     SampleRead,
     SeriesPoint,

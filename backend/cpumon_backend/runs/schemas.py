@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from cpumon.wire import HOSTNAME_MAX, MAX_BATCH, NAME_MAX
+from cpumon.wire import HOSTNAME_MAX, MAX_BATCH, NAME_MAX, RunSummary
 from cpumon_backend.runs.models import TestRun
 
 MAX_SEQ = 2**63 - 1
@@ -43,23 +43,6 @@ class RunRead(msgspec.Struct):
     ended_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class RunSummary(msgspec.Struct):
-    sample_count: int
-    avg_percent: float | None
-    min_percent: float | None
-    max_percent: float | None
-    first_sample_at: dt.datetime | None
-    last_sample_at: dt.datetime | None
-    threshold_percent: float
-    time_above_threshold_s: float
-    # The breakdown's averages and the hottest core's max, over the samples that carry them (null if none).
-    avg_user_percent: float | None = None
-    avg_system_percent: float | None = None
-    avg_iowait_percent: float | None = None
-    avg_steal_percent: float | None = None
-    max_core_percent: float | None = None
 
 
 class RunDetail(RunRead):

@@ -15,8 +15,9 @@ from litestar.template import TemplateConfig
 
 from cpumon_backend.allow import correct_allow_header
 from cpumon_backend.auth.clock import Clock, system_clock
-from cpumon_backend.auth.controllers import AuthController, auth_dependencies
+from cpumon_backend.auth.controllers import AuthController
 from cpumon_backend.auth.passwords import Passwords
+from cpumon_backend.auth.providers import auth_dependencies
 from cpumon_backend.auth.storage import build_auth_storage
 from cpumon_backend.db import create_alchemy_config, create_engine
 from cpumon_backend.deadline import DeadlineMiddleware

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from cpumon_backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
 from cpumon_backend.auth.passwords import Passwords
+from cpumon_backend.auth.providers import provide_users_service
 from cpumon_backend.auth.schemas import CurrentUser, LoginRequest, UserRead
 from cpumon_backend.auth.services import UserService
 from cpumon_backend.auth.sessions import rotate_session_id
@@ -18,25 +19,9 @@ from cpumon_backend.auth.throttle import LoginThrottle, Refusal
 from cpumon_backend.auth.usernames import username_key
 from cpumon_backend.body import body_operation, read_body
 from cpumon_backend.errors import DatabaseUnavailableException
-from cpumon_backend.providers import provide_users_service
 
 #: The one answer for an unknown user and a wrong password alike.
 BAD_CREDENTIALS = "invalid username or password"
-
-
-def auth_dependencies(throttle: LoginThrottle, passwords: Passwords) -> dict[str, Provide]:
-    """The app-wide objects the login needs, as dependencies (built once by the app factory)."""
-
-    def provide_throttle() -> LoginThrottle:
-        return throttle
-
-    def provide_passwords() -> Passwords:
-        return passwords
-
-    return {
-        "throttle": Provide(provide_throttle, sync_to_thread=False, use_cache=True),
-        "passwords": Provide(provide_passwords, sync_to_thread=False, use_cache=True),
-    }
 
 
 def _too_many(refusal: Refusal) -> TooManyRequestsException:

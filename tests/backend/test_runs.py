@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from sqlalchemy import event
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -391,3 +392,14 @@ def test_a_single_sample_ingest_makes_one_round_trip_per_statement_it_needs(
     session_reads = [] if backend.redis_url else ["SELECT sessions.data, sessions.expires_at FROM sessions"]
     assert statements == [*session_reads, *insert]
     assert ends == []
+
+
+def test_the_ingest_route_resolves_its_dependencies_one_at_a_time(app: Litestar) -> None:
+    # Two dependencies in one batch make Litestar start an anyio task group (two tasks) on every
+    # request; the hot route keeps one (its service) and reads the caller from the request.
+    routes = [r for r in app.routes if isinstance(r, HTTPRoute) and r.path.endswith("/cpu-usage")]
+    assert len(routes) == 1
+    _, model = routes[0].route_handler_map["POST"]
+    batches = model.dependency_batches
+    assert batches
+    assert all(len(batch) == 1 for batch in batches)

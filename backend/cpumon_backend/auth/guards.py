@@ -31,8 +31,13 @@ async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: Base
         raise NotAuthorizedException(detail=NOT_LOGGED_IN)
 
 
-async def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
-    user = session_user(request)
+def logged_in_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
+    """The caller, on a route behind `requires_login`."""
+    user = session_user(connection)
     if user is None:  # the guard ran first; this only keeps the type honest
         raise NotAuthorizedException(detail=NOT_LOGGED_IN)
     return user
+
+
+async def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
+    return logged_in_user(request)

@@ -128,7 +128,11 @@ class Suite:
         self.ceilings.setdefault(f"C-db 1 client ({database.label})", []).append(
             {**raw, "requests_per_s": raw["statements_per_s"]}
         )
-        figures: dict[str, Any] = {"http_requests_per_s": http_rate, "c_db_per_s": raw["statements_per_s"]}
+        figures: dict[str, Any] = {
+            "http_requests_per_s": http_rate,
+            "c_db_per_s": raw["statements_per_s"],
+            "c_db_client_cpu_ms": raw["client_cpu_ms_per_statement"],
+        }
         if http_rate and raw["statements_per_s"]:
             figures["serial_per_s"] = round(1 / (1 / http_rate + 1 / raw["statements_per_s"]), 1)
         self.log(f"W1 {database.label} ceiling run {rep}: {figures}")

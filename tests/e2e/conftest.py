@@ -169,6 +169,23 @@ class AgentProcess:
 
         return wait_for(seen, within=within, what=f"{pattern!r} in cpumon's output")
 
+    def run_id(self) -> str:
+        """The id of the run the agent records (it prints it as it starts)."""
+        return self.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
+
+    def lose_the_api(self, server: ServerProcess, *, stored: int, within: float, kill: bool = False) -> str:
+        """Once `stored` samples of the agent's run are in, take the API away (stop it, or SIGKILL it with
+        `kill`) and wait until the agent sees an upload fail. The run's id."""
+        run_id = self.run_id()
+        api = server.client()
+        wait_for(lambda: api.stored_count(run_id) >= stored, within=within, what=f"{stored} stored samples")
+        if kill:
+            server.kill()
+        else:
+            server.stop()
+        self.wait_output(r"WARNING  upload failed")
+        return run_id
+
     def interrupt(self) -> None:
         self.process.send_signal(signal.SIGINT)
 

@@ -23,10 +23,6 @@ StartAgent = Callable[[dict[str, str]], AgentProcess]
 ESCAPE = re.compile(r"\x1b\[")
 
 
-def run_id_of(agent: AgentProcess) -> str:
-    return agent.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
-
-
 def count(text: str) -> int:
     return int(text.replace(",", ""))
 
@@ -74,7 +70,7 @@ def test_report_agrees_with_the_database(cpumon_server: ServerProcess, start_age
     spool = tmp_path / "spool"
     # A threshold of 1 % makes alerts and time above threshold likely, so they are compared for real.
     agent = start_agent(agent_env(cpumon_server.url, spool, CPUMON_THRESHOLD="1", CPUMON_RUN_NAME="e2e happy"))
-    run_id = run_id_of(agent)
+    run_id = agent.run_id()
     api = cpumon_server.client()
     wait_for(lambda: api.stored_count(run_id) >= 30, within=30, what="30 stored samples")
     agent.interrupt()
@@ -97,7 +93,7 @@ def test_server_killed_mid_run_loses_and_repeats_nothing(
     cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path
 ) -> None:
     agent = start_agent(agent_env(cpumon_server.url, tmp_path / "spool"))
-    run_id = run_id_of(agent)
+    run_id = agent.run_id()
     api = cpumon_server.client()
     wait_for(lambda: api.stored_count(run_id) >= 10, within=30, what="10 stored samples")
 
@@ -120,12 +116,7 @@ def test_server_down_at_exit_then_next_start_delivers_and_finishes(
     spool_dir = tmp_path / "spool"
     env = agent_env(cpumon_server.url, spool_dir, CPUMON_FLUSH_TIMEOUT="60")
     first = start_agent(env)
-    old_run = run_id_of(first)
-    api = cpumon_server.client()
-    wait_for(lambda: api.stored_count(old_run) >= 5, within=30, what="5 stored samples")
-
-    cpumon_server.stop()
-    first.wait_output(r"WARNING  upload failed")
+    old_run = first.lose_the_api(cpumon_server, stored=5, within=30)
     assert first.stop_keeping_unsent(within=20) == 0, first.stderr  # the second Ctrl-C skips the 60 s wait
     report = first.report()
     taken, stored, kept = (count(report[k]) for k in ("Samples taken", "Samples stored", "Kept for later"))
@@ -144,7 +135,7 @@ def test_server_down_at_exit_then_next_start_delivers_and_finishes(
 
     cpumon_server.start()
     second = start_agent(env)
-    new_run = run_id_of(second)
+    new_run = second.run_id()
     second.wait_output(rf"run {old_run} \(.*\) completed: {kept} kept samples? delivered")
     second.process.send_signal(signal.SIGTERM)  # SIGTERM stops as Ctrl-C does
     assert second.wait_exit() == 0, second.stderr

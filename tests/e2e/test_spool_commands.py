@@ -12,7 +12,7 @@ import pytest
 from cpumon.spool import Spool
 
 from .conftest import ServerProcess, agent_env, wait_for
-from .test_agent import StartAgent, assert_every_seq_once, count, run_id_of
+from .test_agent import StartAgent, assert_every_seq_once, count
 from .test_login_once import cpumon
 
 # Several cpumon processes and server starts each: on two busy cores that outlasts the default 120 s.
@@ -25,11 +25,7 @@ def test_runs_marks_spooled_samples_and_sync_delivers_them(
     spool_dir = tmp_path / "spool"
     env = agent_env(cpumon_server.url, spool_dir, CPUMON_FLUSH_TIMEOUT="60", CPUMON_RUN_NAME="cut short")
     agent = start_agent(env)
-    run_id = run_id_of(agent)
-    api = cpumon_server.client()
-    wait_for(lambda: api.stored_count(run_id) >= 5, within=60, what="5 stored samples")
-    cpumon_server.stop()
-    agent.wait_output(r"WARNING  upload failed")
+    run_id = agent.lose_the_api(cpumon_server, stored=5, within=60)
     assert agent.stop_keeping_unsent() == 0, agent.stderr
     report = agent.report()
     taken, kept = count(report["Samples taken"]), count(report["Kept for later"])
@@ -84,7 +80,7 @@ def test_sync_with_the_api_down_exits_4_and_keeps_the_spool(
 def test_delete_needs_yes_off_a_terminal(cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path) -> None:
     env = agent_env(cpumon_server.url, tmp_path / "spool", CPUMON_DURATION="1", CPUMON_RUN_NAME="to delete")
     agent = start_agent(env)
-    run_id = run_id_of(agent)
+    run_id = agent.run_id()
     assert agent.wait_exit() == 0, agent.stderr
 
     refused = cpumon(env, "delete", run_id[:8])
@@ -106,7 +102,7 @@ def test_runs_and_show_carry_the_breakdown_and_the_hottest_core(
 ) -> None:
     env = agent_env(cpumon_server.url, tmp_path / "spool", CPUMON_DURATION="1.5", CPUMON_RUN_NAME="broken down")
     agent = start_agent(env)
-    run_id = run_id_of(agent)
+    run_id = agent.run_id()
     assert agent.wait_exit() == 0, agent.stderr
     summary = cpumon_server.client().run(run_id)["summary"]
     assert summary["max_core_percent"] is not None

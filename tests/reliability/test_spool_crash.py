@@ -31,10 +31,6 @@ QUEUE = 1000  # far more than a flush interval: what waits in memory during an o
 BATCH = 10
 
 
-def run_id_of(agent: AgentProcess) -> str:
-    return agent.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
-
-
 def sigkill(agent: AgentProcess, *, after: float = 0.0) -> dt.datetime:
     """SIGKILL `after` seconds from now (the worst moment: just before the next flush or spill)."""
     if after:
@@ -86,7 +82,7 @@ def test_sigkill_while_uploading_loses_at_most_one_flush_interval(
 ) -> None:
     env = env_for(cpumon_server, tmp_path / "spool")
     agent = start_agent(env)
-    run_id = run_id_of(agent)
+    run_id = agent.run_id()
     api = cpumon_server.client()
     wait_for(lambda: api.stored_count(run_id) >= 40, within=30, what="40 stored samples")
     killed_at = sigkill(agent, after=0.9 * FLUSH)  # an upload just happened: kill just before the next
@@ -110,11 +106,7 @@ def crash_during_outage(
     """An agent that spilled to the spool while the API was down, then SIGKILLed; the API back up."""
     env = env_for(server, spool)
     agent = start_agent(env)
-    run_id = run_id_of(agent)
-    api = server.client()
-    wait_for(lambda: api.stored_count(run_id) >= 10, within=30, what="10 stored samples")
-    server.kill()
-    agent.wait_output(r"WARNING  upload failed")
+    run_id = agent.lose_the_api(server, stored=10, within=30, kill=True)
     run_spool = RunSpool(spool, run_id)
     wait_for(lambda: len(run_spool.segments()) >= 4, within=30, what="4 spooled segments")
     killed_at = sigkill(agent, after=0.9 * FLUSH)  # a spill just happened: kill just before the next

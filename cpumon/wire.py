@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
 #: Samples in one ingest request (one sample or a list of at most this many); also the largest page of samples.
@@ -57,31 +57,22 @@ class RunSummary:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> RunSummary:
         """The summary in a decoded JSON answer; absent optional fields are None."""
-        fields = {name: _number_or_none(body.get(name)) for name in _OPTIONAL_NUMBERS}
-        return cls(
-            sample_count=int(body["sample_count"]),
-            first_sample_at=time_or_none(body.get("first_sample_at")),
-            last_sample_at=time_or_none(body.get("last_sample_at")),
-            threshold_percent=float(body["threshold_percent"]),
-            time_above_threshold_s=float(body["time_above_threshold_s"]),
-            **fields,
-        )
+        decoded: dict[str, Any] = {
+            "sample_count": int(body["sample_count"]),
+            "first_sample_at": time_or_none(body.get("first_sample_at")),
+            "last_sample_at": time_or_none(body.get("last_sample_at")),
+            "threshold_percent": float(body["threshold_percent"]),
+            "time_above_threshold_s": float(body["time_above_threshold_s"]),
+        }
+        # Every other field is a number or null: derived from the fields, so a new one needs no edit here.
+        numbers: dict[str, Any] = {
+            f.name: _number_or_none(body.get(f.name)) for f in fields(cls) if f.name not in decoded
+        }
+        return cls(**decoded, **numbers)
 
     @property
     def has_breakdown(self) -> bool:
         return self.avg_user_percent is not None or self.max_core_percent is not None
-
-
-_OPTIONAL_NUMBERS: Final = (
-    "avg_percent",
-    "min_percent",
-    "max_percent",
-    "avg_user_percent",
-    "avg_system_percent",
-    "avg_iowait_percent",
-    "avg_steal_percent",
-    "max_core_percent",
-)
 
 
 def time_or_none(value: Any) -> dt.datetime | None:

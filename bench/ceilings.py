@@ -67,7 +67,7 @@ async def _sqlite(database: Database, run_name: str, batch: int, duration: float
     values = ",".join(["(?,?,?,?,?)"] * batch)
     sql = f"INSERT INTO cpu_usage ({COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - placeholders only
     async with aiosqlite.connect(path, timeout=5) as connection:
-        # The server's own connection settings (backend/cpumon_backend/db.py).
+        # The server's own connection settings (backend/cpumon_backend/storage/db.py).
         for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
             await connection.execute(f"PRAGMA {pragma}")
         async with connection.execute("SELECT id FROM test_runs WHERE name = ?", (run_name,)) as cursor:

@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cpumon_backend.migrations import upgrade
 from cpumon_backend.settings import ServerSettings, with_cpumon_driver
+from cpumon_backend.storage.migrations import upgrade
 
 MYSQL_URL = with_cpumon_driver(os.environ["CPUMON_TEST_MYSQL_URL"]) if "CPUMON_TEST_MYSQL_URL" in os.environ else None
 REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
@@ -90,8 +90,10 @@ def drop_mysql_database(url: str) -> None:
 def mysql_database_url(name: str) -> str:
     """A fresh database of its own on the test server, for this test process (and xdist worker).
 
-    The process id keeps test runs that share the server (a developer's and CI's) apart.
+    The process id keeps test runs that share the server (a developer's and CI's) apart. Without
+    CPUMON_TEST_MYSQL_URL the calling test skips (fails in CI), as the mysql fixtures do.
     """
+    _require(MYSQL_URL, "CPUMON_TEST_MYSQL_URL")
     assert MYSQL_URL is not None
     base = make_url(MYSQL_URL)
     url = base.set(database=f"{base.database or 'cpumon_test'}_{name}_{worker_suffix()}_{os.getpid()}")

@@ -13,23 +13,23 @@ from litestar.middleware.session.base import SessionMiddleware
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cpumon_backend.allow import correct_allow_header
 from cpumon_backend.auth.clock import Clock, system_clock
 from cpumon_backend.auth.controllers import AuthController
 from cpumon_backend.auth.passwords import Passwords
 from cpumon_backend.auth.providers import auth_dependencies
 from cpumon_backend.auth.storage import build_auth_storage
-from cpumon_backend.db import create_alchemy_config, create_engine
-from cpumon_backend.deadline import DeadlineMiddleware
-from cpumon_backend.errors import EXCEPTION_HANDLERS
 from cpumon_backend.health import check_at_startup, health, ready
+from cpumon_backend.http.allow import correct_allow_header
+from cpumon_backend.http.deadline import DeadlineMiddleware
+from cpumon_backend.http.errors import EXCEPTION_HANDLERS
+from cpumon_backend.http.query import refuse_repeated_parameters
 from cpumon_backend.live.controllers import LiveController
 from cpumon_backend.live.feed import LiveHub
 from cpumon_backend.openapi import create_openapi_config
-from cpumon_backend.query import refuse_repeated_parameters
 from cpumon_backend.runs.controllers import TestRunController
 from cpumon_backend.runs.providers import RunsServices
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.db import create_alchemy_config, create_engine
 from cpumon_backend.web.assets import STATIC_DIR, STATIC_PATH, TEMPLATES_DIR
 from cpumon_backend.web.controllers import DashboardController
 from cpumon_backend.web.security import SameOriginWritesMiddleware

@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
     """How `cpumon-server` runs uvicorn (the benchmarks serve their baseline app the same way)."""
-    from cpumon_backend.http_limits import BoundedHttpToolsProtocol  # noqa: PLC0415 - only serving needs it
+    from cpumon_backend.http.limits import BoundedHttpToolsProtocol  # noqa: PLC0415 - only serving needs it
 
     return {
         "factory": True,
@@ -110,7 +110,7 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
         "server_header": False,
         # Live pages hold their event streams open: at shutdown they get this long, then they are closed.
         "timeout_graceful_shutdown": 5,
-        # httptools with a bound on the request head's size and time (backend/cpumon_backend/http_limits.py).
+        # httptools with a bound on the request head's size and time (backend/cpumon_backend/http/limits.py).
         "http": BoundedHttpToolsProtocol,
     }
 
@@ -138,8 +138,8 @@ def _serve(settings: ServerSettings) -> int:
 
 
 def _migrate(settings: ServerSettings) -> int:
-    from cpumon_backend.errors import is_unavailable  # noqa: PLC0415
-    from cpumon_backend.migrations import upgrade  # noqa: PLC0415
+    from cpumon_backend.http.errors import is_unavailable  # noqa: PLC0415
+    from cpumon_backend.storage.migrations import upgrade  # noqa: PLC0415
 
     try:
         before, after = upgrade(settings)
@@ -198,7 +198,7 @@ async def _insert_user(settings: ServerSettings, username: str, password: str) -
     from sqlalchemy.ext.asyncio import AsyncSession  # noqa: PLC0415
 
     from cpumon_backend.auth.services import UserService  # noqa: PLC0415
-    from cpumon_backend.db import create_engine  # noqa: PLC0415
+    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
 
     engine = create_engine(settings)
     try:
@@ -232,7 +232,7 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
     from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
 
     from cpumon_backend.auth.services import InvalidUsernameError, UsernameTakenError  # noqa: PLC0415
-    from cpumon_backend.errors import is_unavailable, storage_error  # noqa: PLC0415
+    from cpumon_backend.http.errors import is_unavailable, storage_error  # noqa: PLC0415
 
     if isinstance(exc, InvalidUsernameError | UsernameTakenError):
         return CliError(str(exc))
@@ -245,7 +245,7 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
 
 def database_problem(exc: BaseException) -> CliError:
     """One line naming what the database said (refused, access denied, ...), never the URL's password."""
-    from cpumon_backend.errors import driver_message  # noqa: PLC0415
+    from cpumon_backend.http.errors import driver_message  # noqa: PLC0415
 
     return CliError(f"cannot use the database: {driver_message(exc)}; check CPUMON_DATABASE_URL")
 

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cpumon_backend.db import on_galera
-from cpumon_backend.errors import Failure, classify, driver_error_number, driver_message, unavailable_response
+from cpumon_backend.http.errors import Failure, classify, driver_error_number, driver_message, unavailable_response
+from cpumon_backend.storage.db import on_galera
 
 logger = logging.getLogger("cpumon.server")
 

@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from cpumon_backend.migrations import compare_type, hold_sqlite_write_lock, include_object
-from cpumon_backend.models import metadata
+from cpumon_backend.storage.migrations import compare_type, hold_sqlite_write_lock, include_object
+from cpumon_backend.storage.models import metadata
 
 config = context.config
 
@@ -37,9 +37,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    from cpumon_backend.db import create_engine  # noqa: PLC0415 - keeps `alembic` importable without settings
-    from cpumon_backend.migrations import migration_lock  # noqa: PLC0415
     from cpumon_backend.settings import ServerSettings  # noqa: PLC0415
+    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415 - keeps `alembic` importable without settings
+    from cpumon_backend.storage.migrations import migration_lock  # noqa: PLC0415
 
     settings = config.attributes.get("settings") or ServerSettings()
     engine = create_engine(settings)

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpumon_backend.app import create_app
 from cpumon_backend.auth.services import UserService
-from cpumon_backend.db import create_engine
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.db import create_engine
 from tests.conftest import Backend
 
 PASSWORD = "correct horse battery staple"

@@ -213,7 +213,7 @@ def test_expired_sessions_and_counters_are_purged(kind: str, request: pytest.Fix
 
     from cpumon_backend.auth.models import LoginAttempt, SessionRecord  # noqa: PLC0415
     from cpumon_backend.auth.storage import purge_expired  # noqa: PLC0415
-    from cpumon_backend.db import create_engine  # noqa: PLC0415
+    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
 
     # Emptied: a counter row left by an earlier test (same address, a later window) would not be purged.
     backend = emptied_backend(request, kind)

@@ -13,9 +13,9 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from cpumon_backend.migrations import upgrade
 from cpumon_backend.runs.models import BREAKDOWN_FIELDS
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.migrations import upgrade
 from tests.backend.conftest import at, start_run
 from tests.backend.test_schema import run_sync
 from tests.conftest import drop_mysql_database, mysql_database_url

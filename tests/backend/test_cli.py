@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cpumon_backend.migrations import head_revision
+from cpumon_backend.storage.migrations import head_revision
 from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_database_url
 from tests.support.server import ServerProcess
 

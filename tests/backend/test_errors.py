@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from cpumon_backend.errors import BUSY, STORE_UNAVAILABLE, UNAVAILABLE, Failure, classify, driver_error_number
-from cpumon_backend.retry import RetryPolicy, retry_conflicts
+from cpumon_backend.http.errors import BUSY, STORE_UNAVAILABLE, UNAVAILABLE, Failure, classify, driver_error_number
 from cpumon_backend.runs.queries import RunQueryService
+from cpumon_backend.storage.retry import RetryPolicy, retry_conflicts
 from tests.backend.conftest import samples, start_run
 
 Client = TestClient[Litestar]

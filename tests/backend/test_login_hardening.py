@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from cpumon_backend.app import create_app
 from cpumon_backend.auth.models import User
-from cpumon_backend.db import create_engine
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.db import create_engine
 from tests.backend.conftest import PASSWORD, add_user
 from tests.conftest import Backend
 

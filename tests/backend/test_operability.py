@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 
 from cpumon_backend.app import create_app
-from cpumon_backend.migrations import upgrade
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.migrations import upgrade
 from tests.conftest import MYSQL_URL, _require
 
 MIGRATE = "run `cpumon-server migrate`"

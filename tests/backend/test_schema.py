@@ -14,10 +14,10 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from cpumon_backend.db import create_engine
-from cpumon_backend.migrations import LOCK_TABLE, compare_type, downgrade, include_object, upgrade
-from cpumon_backend.models import metadata
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.db import create_engine
+from cpumon_backend.storage.migrations import LOCK_TABLE, compare_type, downgrade, include_object, upgrade
+from cpumon_backend.storage.models import metadata
 from tests.backend.conftest import samples, start_run
 from tests.conftest import Backend, drop_mysql_database, mysql_database_url
 

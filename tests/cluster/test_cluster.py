@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from cpumon_backend.auth.clock import system_clock
 from cpumon_backend.auth.counters import DatabaseAttemptCounter
 from cpumon_backend.auth.throttle import Limit
-from cpumon_backend.db import create_engine
-from cpumon_backend.migrations import head_revision
+from cpumon_backend.storage.db import create_engine
+from cpumon_backend.storage.migrations import head_revision
 from tests.conftest import Backend
 from tests.e2e.conftest import PASSWORD as AGENT_PASSWORD
 from tests.e2e.conftest import USERNAME as AGENT_USERNAME

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cpumon_backend.migrations import upgrade
+from cpumon_backend.storage.migrations import upgrade
 from tests.backend.conftest import add_user
 from tests.conftest import MYSQL_URL, REDIS_URL, Backend, _require, drop_mysql_database, mysql_database_url
 from tests.support.server import ServerProcess, clean_environ

@@ -17,8 +17,8 @@ from cpumon_backend.auth.services import UserService
 from cpumon_backend.auth.sessions import rotate_session_id
 from cpumon_backend.auth.throttle import LoginThrottle, Refusal
 from cpumon_backend.auth.usernames import username_key
-from cpumon_backend.body import body_operation, read_body
-from cpumon_backend.errors import DatabaseUnavailableException
+from cpumon_backend.http.body import body_operation, read_body
+from cpumon_backend.http.errors import DatabaseUnavailableException
 
 #: The one answer for an unknown user and a wrong password alike.
 BAD_CREDENTIALS = "invalid username or password"

@@ -19,8 +19,8 @@ from sqlalchemy.sql.dml import Insert
 from cpumon_backend.auth.clock import Clock
 from cpumon_backend.auth.models import LoginAttempt
 from cpumon_backend.auth.throttle import Limit, Refusal
-from cpumon_backend.db import UTCDateTime
-from cpumon_backend.retry import retry_conflicts
+from cpumon_backend.storage.db import UTCDateTime
+from cpumon_backend.storage.retry import retry_conflicts
 
 #: A key that is full only of running checks: try again in about this long.
 BUSY = Refusal(1.0, in_flight=True)

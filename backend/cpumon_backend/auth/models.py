@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cpumon.wire import USERNAME_MAX
-from cpumon_backend.db import AuditMixin, BigIntIdMixin, UTCDateTime
+from cpumon_backend.storage.db import AuditMixin, BigIntIdMixin, UTCDateTime
 
 ATTEMPT_KEY_MAX = 64
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from cpumon_backend.auth.clock import Clock
 from cpumon_backend.auth.connections import hand_back
 from cpumon_backend.auth.models import SessionRecord
-from cpumon_backend.db import request_session
+from cpumon_backend.storage.db import request_session
 
 SESSION_ID = re.compile(r"[0-9a-f]{64}")
 _ROTATE = "cpumon_rotate_session"

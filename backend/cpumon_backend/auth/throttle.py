@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cpumon_backend.retry import RetryPolicy
+from cpumon_backend.storage.retry import RetryPolicy
 
 #: How long a login waits for a place held by running checks before it answers 429 (Retry-After: 1).
 QUEUE_S = 20.0

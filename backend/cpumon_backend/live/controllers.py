@@ -15,7 +15,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from cpumon.wire import RUNS_PATH
 from cpumon_backend.auth.guards import provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
-from cpumon_backend.errors import json_error_response
+from cpumon_backend.http.errors import json_error_response
 from cpumon_backend.live.feed import CLOSE, LiveEvent, LiveHub
 from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id
 from cpumon_backend.runs.providers import provide_query_service

@@ -21,8 +21,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from cpumon.wire import MAX_BATCH, NAME_MAX, RUNS_PAGE_MAX, RUNS_PATH, SERIES_POINTS_MAX
 from cpumon_backend.auth.guards import logged_in_user, provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
-from cpumon_backend.body import body_operation, read_body
-from cpumon_backend.errors import (
+from cpumon_backend.http.body import body_operation, read_body
+from cpumon_backend.http.errors import (
     BodyTooLargeException,
     ConflictException,
     DatabaseUnavailableException,

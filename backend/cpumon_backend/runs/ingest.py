@@ -23,12 +23,12 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cpumon_backend.db import UTC, on_galera, utcnow
-from cpumon_backend.errors import RuleRefusedError
-from cpumon_backend.retry import retry_conflicts
+from cpumon_backend.http.errors import RuleRefusedError
 from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
 from cpumon_backend.runs.schemas import IngestResult, SampleIn
 from cpumon_backend.runs.sql import InsertFromJson
+from cpumon_backend.storage.db import UTC, on_galera, utcnow
+from cpumon_backend.storage.retry import retry_conflicts
 
 #: The sample fields that travel in the JSON rows, in row order, with their MySQL JSON_TABLE types.
 JSON_COLUMNS: tuple[tuple[str, str], ...] = (

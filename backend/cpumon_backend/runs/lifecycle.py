@@ -12,11 +12,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.dml import Update
 
-from cpumon_backend.db import utcnow
-from cpumon_backend.errors import RuleRefusedError
-from cpumon_backend.retry import retry_conflicts
+from cpumon_backend.http.errors import RuleRefusedError
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.schemas import RunCreate, RunRead, run_fields
+from cpumon_backend.storage.db import utcnow
+from cpumon_backend.storage.retry import retry_conflicts
 
 
 class EndBeforeStartError(RuleRefusedError):

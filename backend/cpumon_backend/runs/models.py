@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from cpumon.wire import HOSTNAME_MAX, NAME_MAX
-from cpumon_backend.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
+from cpumon_backend.storage.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
 
 # The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
 BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")

@@ -13,7 +13,6 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
 
 from cpumon.wire import RunSummary
-from cpumon_backend.db import utcnow
 from cpumon_backend.runs.cursor import encode_cursor
 from cpumon_backend.runs.lifecycle import TestRunRepository
 from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
@@ -28,6 +27,7 @@ from cpumon_backend.runs.schemas import (
 )
 from cpumon_backend.runs.sql import BucketIndex, SecondsBetween, as_timestamp
 from cpumon_backend.runs.window import Window, run_filters
+from cpumon_backend.storage.db import utcnow
 
 #: The columns a sample page and the CSV read, in that order (the CSV's header names them).
 SAMPLE_FIELDS = ("id", "seq", "recorded_at", "cpu_percent", *BREAKDOWN_FIELDS)

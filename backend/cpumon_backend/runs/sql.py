@@ -16,7 +16,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
-from cpumon_backend.db import UTCDateTime
+from cpumon_backend.storage.db import UTCDateTime
 
 
 class SecondsBetween(FunctionElement[float]):

@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
 from cpumon.wire import HOSTNAME_MAX
-from cpumon_backend.query import query_error
+from cpumon_backend.http.query import query_error
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.sql import as_timestamp
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import cpumon_backend.db
+import cpumon_backend.storage.db
 from cpumon_backend.auth.models import AttemptKey, UsernameKey
 from cpumon_backend.auth.usernames import username_key
 
@@ -47,7 +47,7 @@ def upgrade() -> None:
         "login_attempts",
         sa.Column("key", AttemptKey, nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("window_ends_at", cpumon_backend.db.UTCDateTime(), nullable=False),
+        sa.Column("window_ends_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_attempts")),
     )
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:

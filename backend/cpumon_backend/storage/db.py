@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from cpumon_backend.errors import CANNOT_CONNECT, CONNECTION_LOST, raw_error_number
+from cpumon_backend.http.errors import CANNOT_CONNECT, CONNECTION_LOST, raw_error_number
 from cpumon_backend.settings import ServerSettings
 
 UTC = dt.UTC

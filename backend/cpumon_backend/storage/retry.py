@@ -23,7 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from cpumon_backend.errors import DEADLOCK, LOCK_WAIT_TIMEOUT, driver_error_number
+from cpumon_backend.http.errors import DEADLOCK, LOCK_WAIT_TIMEOUT, driver_error_number
 
 logger = logging.getLogger("cpumon.server")
 

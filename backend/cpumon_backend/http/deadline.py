@@ -17,8 +17,8 @@ import logging
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
-from cpumon_backend.db import request_session
-from cpumon_backend.errors import RETRY_AFTER_S, UNAVAILABLE
+from cpumon_backend.http.errors import RETRY_AFTER_S, UNAVAILABLE
+from cpumon_backend.storage.db import request_session
 
 logger = logging.getLogger("cpumon.server")
 

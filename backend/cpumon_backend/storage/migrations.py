@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeEngine
 
-from cpumon_backend.errors import DEADLOCK, driver_error_number
+from cpumon_backend.http.errors import DEADLOCK, driver_error_number
 from cpumon_backend.settings import ServerSettings
 from cpumon_database import MIGRATIONS_DIR
 

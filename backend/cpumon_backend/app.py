@@ -25,6 +25,8 @@ from cpumon_backend.http.errors import EXCEPTION_HANDLERS
 from cpumon_backend.http.query import refuse_repeated_parameters
 from cpumon_backend.live.controllers import LiveController
 from cpumon_backend.live.feed import LiveHub
+from cpumon_backend.live.limits import StreamLimits, StreamSlots
+from cpumon_backend.live.sessions import SessionWatch
 from cpumon_backend.openapi import create_openapi_config
 from cpumon_backend.runs.controllers import TestRunController
 from cpumon_backend.runs.providers import RunsServices
@@ -45,8 +47,10 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
     alchemy = create_alchemy_config(engine)
     auth = build_auth_storage(settings, engine, ingest_engine, clock, extra_exclude=[f"^{STATIC_PATH}/"])
     live_hub = LiveHub(engine)
+    live_sessions = SessionWatch(auth.sessions, engine, settings.live_session_check_interval)
     on_shutdown: list[Callable[[], Awaitable[None]]] = [
         live_hub.close,
+        live_sessions.close,
         engine.dispose,
         ingest_engine.dispose,
         export_engine.dispose,
@@ -56,6 +60,8 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
         {
             "settings": settings,
             "live_hub": live_hub,
+            "live_sessions": live_sessions,
+            "live_slots": StreamSlots(StreamLimits.from_settings(settings)),
             **RunsServices.create(ingest_engine, export_engine, settings).state(),
         }
     )

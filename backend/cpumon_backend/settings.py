@@ -63,6 +63,25 @@ class ServerSettings(BaseSettings):
     export_send_timeout: float = Field(
         default=30.0, gt=0, description="seconds a CSV download may accept no data before it is cut off"
     )
+    live_max_per_user: int = Field(
+        default=20,
+        ge=1,
+        description="live streams one user may have open per worker (429 + Retry-After beyond)",
+    )
+    live_max_streams: int = Field(
+        default=500, ge=1, description="live streams open at once per worker, all users (429 + Retry-After beyond)"
+    )
+    live_send_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a live stream may accept no data before it is cut off"
+    )
+    live_session_check_interval: float = Field(
+        default=0.5, gt=0, le=1.0, description="seconds between checks that each live stream's session still holds"
+    )
+    timestamp_max_ahead: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="seconds a recorded_at (sample) or started_at (run) may be ahead of the server clock (400 beyond)",
+    )
     session_redis_url: SecretStr | None = Field(
         default=None, description="Redis URL for sessions and login throttling; unset: the database"
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
@@ -16,7 +18,9 @@ from cpumon.wire import RUNS_PATH
 from cpumon_backend.auth.guards import provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
 from cpumon_backend.http.errors import json_error_response
-from cpumon_backend.live.feed import CLOSE, LiveEvent, LiveHub
+from cpumon_backend.live.feed import CLOSE, FINAL_KINDS, RECONNECTING, LiveEvent, LiveHub, Subscription
+from cpumon_backend.live.limits import LiveGate, TooManyStreamsException
+from cpumon_backend.live.sessions import SessionWatch
 from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id
 from cpumon_backend.runs.providers import provide_query_service
 from cpumon_backend.runs.queries import RunQueryService
@@ -30,24 +34,51 @@ def provide_live_hub(state: State) -> LiveHub:
     return hub
 
 
-async def run_events(hub: LiveHub, run_id: Any, finished: bool) -> AsyncIterator[ServerSentEventMessage]:
+def provide_session_watch(state: State) -> SessionWatch:
+    watch: SessionWatch = state.live_sessions
+    return watch
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """What one stream needs: the shared feeds, the session watch, and who asked."""
+
+    hub: LiveHub
+    watch: SessionWatch
+    connection: ASGIConnection[Any, Any, Any, Any]
+    user_id: int
+
+
+def message(event: LiveEvent) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event=event.kind, data=event.data)
+
+
+async def run_events(context: StreamContext, run_id: Any, finished: bool) -> AsyncIterator[ServerSentEventMessage]:
     if finished:
         yield ServerSentEventMessage(event="ended", data="{}", retry=RECONNECT_MS)
         return
-    async with hub.subscribe(run_id) as queue:
-        # Sent once listening: what the page loads after it is either in its load or pushed here.
-        yield ServerSentEventMessage(event="ready", data="{}", retry=RECONNECT_MS)
-        while True:
-            try:
-                event: LiveEvent = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                yield ServerSentEventMessage(comment="keepalive")
-                continue
-            if event is CLOSE:
-                return
-            yield ServerSentEventMessage(event=event.kind, data=event.data)
-            if event.kind in {"ended", "gone"}:
-                return
+    async with context.hub.subscribe(run_id) as subscription:
+        with context.watch.watching(context.connection, context.user_id, subscription.end):
+            # Sent once listening: what the page loads after it is either in its load or pushed here.
+            yield ServerSentEventMessage(event="ready", data="{}", retry=RECONNECT_MS)
+            if subscription.feed.failing:
+                yield message(RECONNECTING)
+            async for event in _events_of(subscription):
+                yield event
+
+
+async def _events_of(subscription: Subscription) -> AsyncIterator[ServerSentEventMessage]:
+    while True:
+        try:
+            event: LiveEvent = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+        except TimeoutError:
+            yield ServerSentEventMessage(comment="keepalive")
+            continue
+        if event is CLOSE:
+            return
+        yield message(event)
+        if event.kind in FINAL_KINDS:
+            return
 
 
 class LiveController(Controller):
@@ -58,25 +89,33 @@ class LiveController(Controller):
         "queries": Provide(provide_query_service),
         "current_user": Provide(provide_current_user),
         "live_hub": Provide(provide_live_hub, sync_to_thread=False),
+        "live_sessions": Provide(provide_session_watch, sync_to_thread=False),
     }
 
     @get(
         "/{run_id:str}/live",
-        summary="New samples of a run as Server-Sent Events (events: ready, samples, ended, gone)",
+        summary="New samples of a run as Server-Sent Events (ready, samples, ended, gone, reconnecting, resumed)",
         description="`samples` carries [[epoch seconds, cpu %], ...] stored since the last event, about "
-        "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted.",
-        raises=ERRORS,
+        "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted; "
+        "`reconnecting` while the server cannot read the database, `resumed` once it can again. The "
+        "stream closes when the caller's session ends. 429 with Retry-After beyond the per-user or "
+        "per-worker number of open streams.",
+        raises=[*ERRORS, TooManyStreamsException],
         media_type="text/event-stream",
         # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
         exception_handlers={HTTPException: json_error_response},
+        middleware=[LiveGate],
     )
     async def live(
         self,
+        request: Request[Any, Any, Any],
         run_id: RunId,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
         live_hub: NamedDependency[LiveHub],
+        live_sessions: NamedDependency[SessionWatch],
     ) -> ServerSentEvent:
         run = await queries.owned(parse_run_id(run_id), current_user.id)
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return ServerSentEvent(run_events(live_hub, run.id, run.ended_at is not None), headers=headers)
+        context = StreamContext(live_hub, live_sessions, request, current_user.id)
+        return ServerSentEvent(run_events(context, run.id, run.ended_at is not None), headers=headers)

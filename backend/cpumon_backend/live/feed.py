@@ -5,6 +5,10 @@ second only while someone watches it, through two indexed queries, whatever the 
 This works with any number of workers and replicas, without Redis or a message bus: every process
 sees the database. Samples stored late with times long before the newest (an agent's spool delivered
 after an outage) are not pushed; the page shows them when it is reloaded.
+
+A feed outlives a database outage: a read that fails is retried with jittered backoff (at most
+`RETRY.max_delay_s` apart), its pages are told `reconnecting`, then `resumed` once a read succeeds;
+the process logs the outage once when its first feed fails and once when its last one recovers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,34 +27,57 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.sql import as_timestamp
+from cpumon_backend.storage.db import utcnow
+from cpumon_backend.storage.retry import RetryPolicy
+
+logger = logging.getLogger("cpumon.server")
 
 POLL_INTERVAL_S = 0.5
 MAX_POINTS_PER_POLL = 5_000
 # New samples are looked for from this long before the newest one seen: batches of concurrent
 # uploads land with slightly out-of-order times, and the index on (run, recorded_at) stays a range scan.
 LOOKBACK = dt.timedelta(seconds=60)
-QUEUE_SIZE = 256
+#: Events waiting for one page. They are shared by every page of the run (not copied); a page that
+#: falls this far behind is closed (its browser reconnects), so what one page holds stays bounded.
+QUEUE_SIZE = 32
+#: A read stuck on a dead connection counts as failed after this long, and is retried.
+READ_TIMEOUT_S = 5.0
+#: Retries while the database is away: jittered, at most 1 s apart, so a feed resumes within about
+#: a second of the database answering again.
+RETRY = RetryPolicy(first_delay_s=0.25, max_delay_s=1.0)
 
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """What a page receives: `samples` ([[epoch seconds, cpu %], ...]), `ended` or `gone`."""
+    """What a page receives: `samples` ([[epoch seconds, cpu %], ...]), `ended`, `gone`, `reconnecting`, `resumed`."""
 
     kind: str
     data: str
 
 
+#: The events after which a stream has nothing more to say.
+FINAL_KINDS = frozenset({"ended", "gone"})
+CLOSE = LiveEvent("close", "")
+RECONNECTING = LiveEvent("reconnecting", "{}")
+RESUMED = LiveEvent("resumed", "{}")
+
+
 @dataclass
 class Cursor:
-    """Where a feed has read up to: the highest sample id seen and the newest time among them."""
+    """Where a feed has read up to: the highest sample id seen and the newest time among them.
+
+    `newest` never passes the server's clock: a sample stamped in the future (a client's clock far
+    ahead) must not hide the samples stamped correctly after it.
+    """
 
     last_id: int = 0
     newest: dt.datetime | None = None
 
-    def advance(self, rows: list[tuple[int, dt.datetime, float]]) -> None:
+    def advance(self, rows: list[tuple[int, dt.datetime, float]], now: dt.datetime) -> None:
         for row_id, recorded_at, _ in rows:
             self.last_id = max(self.last_id, row_id)
-            self.newest = recorded_at if self.newest is None else max(self.newest, recorded_at)
+            seen = min(recorded_at, now)
+            self.newest = seen if self.newest is None else max(self.newest, seen)
 
 
 def samples_event(rows: list[tuple[int, dt.datetime, float]]) -> LiveEvent:
@@ -57,23 +85,70 @@ def samples_event(rows: list[tuple[int, dt.datetime, float]]) -> LiveEvent:
     return LiveEvent("samples", json.dumps(points, separators=(",", ":")))
 
 
-CLOSE = LiveEvent("close", "")
+class Subscription:
+    """One page's place in a feed: its queue of events and whether its feed is failing now."""
+
+    def __init__(self, feed: RunFeed) -> None:
+        self.feed = feed
+        self.queue: asyncio.Queue[LiveEvent] = asyncio.Queue(QUEUE_SIZE)
+
+    def offer(self, event: LiveEvent) -> bool:
+        """Queue `event`; False (and the page closed) when the page is too far behind."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.end()
+            return False
+        return True
+
+    def end(self) -> None:
+        """Close the page's stream: whatever it has not sent yet is dropped, it sends nothing more."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(CLOSE)
 
 
 @dataclass
 class RunFeed:
     run_id: uuid.UUID
-    listeners: set[asyncio.Queue[LiveEvent]] = field(default_factory=set)
+    listeners: set[Subscription] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    failing: bool = False
 
     def publish(self, event: LiveEvent) -> None:
-        for queue in list(self.listeners):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:  # a page that cannot keep up is closed; its browser reconnects
-                self.listeners.discard(queue)
-                queue.get_nowait()
-                queue.put_nowait(CLOSE)
+        for listener in list(self.listeners):
+            if not listener.offer(event):  # a page that cannot keep up is closed; its browser reconnects
+                self.listeners.discard(listener)
+
+    @property
+    def stopped(self) -> bool:
+        return self.task is not None and self.task.done()
+
+
+class OutageLog:
+    """Logs a database outage once per process: when its first feed fails, and when its last recovers."""
+
+    def __init__(self) -> None:
+        self.failing_feeds = 0
+
+    def failed(self, exc: BaseException) -> None:
+        self.failing_feeds += 1
+        if self.failing_feeds == 1:
+            logger.warning("live updates paused, retrying: cannot read the database (%s)", _one_line(exc))
+
+    def recovered(self) -> None:
+        self.failing_feeds -= 1
+        if self.failing_feeds == 0:
+            logger.warning("live updates resumed: the database answers again")
+
+    def dropped(self) -> None:
+        """A failing feed stopped (its last page left): no longer counted, nothing to say."""
+        self.failing_feeds -= 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 class LiveHub:
@@ -83,23 +158,24 @@ class LiveHub:
         self._engine = engine
         self._poll_interval = poll_interval
         self._feeds: dict[uuid.UUID, RunFeed] = {}
+        self._outage = OutageLog()
 
     @property
     def watched_runs(self) -> int:
         return len(self._feeds)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, run_id: uuid.UUID) -> AsyncIterator[asyncio.Queue[LiveEvent]]:
+    async def subscribe(self, run_id: uuid.UUID) -> AsyncIterator[Subscription]:
         feed = self._feeds.get(run_id)
-        if feed is None:
+        if feed is None or feed.stopped:  # a feed that said `ended` or `gone` is read afresh
             feed = self._feeds[run_id] = RunFeed(run_id)
-            feed.task = asyncio.create_task(self._poll(feed), name=f"live feed {run_id}")
-        queue: asyncio.Queue[LiveEvent] = asyncio.Queue(QUEUE_SIZE)
-        feed.listeners.add(queue)
+            feed.task = asyncio.create_task(self._follow(feed), name=f"live feed {run_id}")
+        subscription = Subscription(feed)
+        feed.listeners.add(subscription)
         try:
-            yield queue
+            yield subscription
         finally:
-            feed.listeners.discard(queue)
+            feed.listeners.discard(subscription)
             if not feed.listeners and self._feeds.get(run_id) is feed:
                 del self._feeds[run_id]
                 if feed.task is not None:
@@ -111,20 +187,54 @@ class LiveHub:
                 feed.task.cancel()
         self._feeds.clear()
 
-    async def _poll(self, feed: RunFeed) -> None:
-        cursor = await self._start_cursor(feed.run_id)
-        while True:
-            await asyncio.sleep(self._poll_interval)
-            rows, ended_at, exists = await self._read_new(feed.run_id, cursor)
-            if rows:
-                cursor.advance(rows)
-                feed.publish(samples_event(rows))
-            if not exists:
-                feed.publish(LiveEvent("gone", "{}"))
-                return
-            if ended_at is not None and len(rows) < MAX_POINTS_PER_POLL:
-                feed.publish(LiveEvent("ended", json.dumps({"ended_at": ended_at.isoformat()})))
-                return
+    async def _follow(self, feed: RunFeed) -> None:
+        """Read the run until it ends or goes; while reads fail, retry them and tell the pages."""
+        cursor: Cursor | None = None
+        failures = 0
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(READ_TIMEOUT_S):
+                        if cursor is None:
+                            cursor = await self._start_cursor(feed.run_id)
+                        elif await self._poll_once(feed, cursor):
+                            return
+                except Exception as exc:  # the database is away (or failing): keep the feed, try again
+                    failures += 1
+                    if failures == 1:
+                        self._set_failing(feed, exc)
+                    await asyncio.sleep(RETRY.delay(failures))
+                    continue
+                if failures:
+                    failures = 0
+                    self._set_failing(feed, None)
+                await asyncio.sleep(self._poll_interval)
+        finally:
+            if feed.failing:
+                self._outage.dropped()
+
+    def _set_failing(self, feed: RunFeed, exc: BaseException | None) -> None:
+        feed.failing = exc is not None
+        if exc is not None:
+            self._outage.failed(exc)
+            feed.publish(RECONNECTING)
+        else:
+            self._outage.recovered()
+            feed.publish(RESUMED)
+
+    async def _poll_once(self, feed: RunFeed, cursor: Cursor) -> bool:
+        """Push what is new; True when the run has ended or gone (the feed is done)."""
+        rows, ended_at, exists = await self._read_new(feed.run_id, cursor)
+        if rows:
+            cursor.advance(rows, utcnow())
+            feed.publish(samples_event(rows))
+        if not exists:
+            feed.publish(LiveEvent("gone", "{}"))
+            return True
+        if ended_at is not None and len(rows) < MAX_POINTS_PER_POLL:
+            feed.publish(LiveEvent("ended", json.dumps({"ended_at": ended_at.isoformat()})))
+            return True
+        return False
 
     async def _start_cursor(self, run_id: uuid.UUID) -> Cursor:
         newest_stmt = (
@@ -137,6 +247,7 @@ class LiveHub:
             newest = await connection.scalar(newest_stmt)
             if newest is None:
                 return Cursor()
+            newest = min(newest, utcnow())
             last_id = await connection.scalar(
                 select(func.max(CpuUsage.id)).where(
                     CpuUsage.test_run_id == run_id, CpuUsage.recorded_at >= as_timestamp(newest - LOOKBACK)

@@ -1,0 +1,92 @@
+"""A live stream read in a thread, as a page would: every event with the time it arrived, and the close.
+
+Tests wait on what it records (an event, the close) with a deadline, never with a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import wait_for
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float  # time.monotonic() when it arrived
+    kind: str
+    data: str
+
+
+@dataclass
+class LiveReader:
+    """GET /api/test-runs/{id}/live with the cookies of `client`, read until the server closes it."""
+
+    client: httpx.Client
+    run_id: str
+    events: list[Received] = field(default_factory=list)
+    status_code: int | None = None
+    closed_at: float | None = None
+    error: BaseException | None = None
+    _opened: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> LiveReader:
+        threading.Thread(target=self._read, daemon=True, name=f"live reader {self.run_id}").start()
+        if not self._opened.wait(60):
+            pytest.fail("the live stream did not answer within 60 s", pytrace=False)
+        return self
+
+    def _read(self) -> None:
+        try:
+            with self.client.stream("GET", f"/api/test-runs/{self.run_id}/live") as response:
+                self.status_code = response.status_code
+                self._opened.set()
+                kind = ""
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("event:"):
+                        kind = line.split(":", 1)[1].strip()
+                    elif line.startswith("data:") and kind:
+                        self.events.append(Received(time.monotonic(), kind, line.split(":", 1)[1].strip()))
+                        kind = ""
+        except httpx.HTTPError as exc:
+            self.error = exc
+        finally:
+            self.closed_at = time.monotonic()
+            self._opened.set()
+
+    def stop(self) -> None:
+        """Stop reading (the client side goes away at its next line)."""
+        self._stop.set()
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.events]
+
+    def wait_event(self, kind: str, *, within: float, after: float = 0.0) -> Received:
+        def arrived() -> Received | None:
+            return next((e for e in list(self.events) if e.kind == kind and e.at >= after), None)
+
+        return wait_for(arrived, within=within, what=f"a `{kind}` event (got {self.kinds()})")
+
+    def wait_closed(self, *, within: float) -> float:
+        return wait_for(lambda: self.closed_at, within=within, what=f"the stream to close (got {self.kinds()})")
+
+
+def logged_in(url: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=30)
+    response = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return client
+
+
+def post_samples(api: httpx.Client, run_id: str, count: int, *, first_seq: int = 0, percent: float = 50.0) -> None:
+    """`count` samples stamped now (the server's clock), so the feed pushes them."""
+    body = [{"seq": first_seq + i, "cpu_percent": percent} for i in range(count)]
+    response = api.post(f"/api/test-runs/{run_id}/cpu-usage", json=body)
+    assert response.status_code == 201, response.text

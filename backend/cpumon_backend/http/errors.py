@@ -6,6 +6,8 @@ What a storage error means is decided by the driver's error number (MySQL/MariaD
 SQLite's `sqlite_errorcode`), never by reading its message:
 - the pool has no free connection, or writes kept conflicting: 503 "server busy";
 - the database (or the session store) cannot be reached or cannot serve: 503 "database unavailable";
+- a value the database refused to store (too long, characters its column cannot hold, out of
+  range): 400 naming the field, logged as a warning; validation should have refused it first;
 - anything else is a bug: a 500, logged with its cause.
 Both 503s carry Retry-After, so clients (the agent) retry; a 500 tells them to stop.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError, RepositoryError
@@ -76,6 +80,57 @@ MYSQL_UNAVAILABLE = CONNECTION_LOST | {
 #: SQLite primary result codes (`sqlite_errorcode & 0xff`).
 SQLITE_BUSY = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED: another writer holds the file past busy_timeout
 SQLITE_UNAVAILABLE = frozenset({8, 10, 13, 14})  # READONLY, IOERR, FULL, CANTOPEN
+
+
+#: MySQL/MariaDB errors for a value the column cannot store, with what the answer says about it.
+MYSQL_DATA_ERRORS = {
+    1264: "out of the range the database stores",  # ER_WARN_DATA_OUT_OF_RANGE
+    1292: "not a value the database stores",  # ER_TRUNCATED_WRONG_VALUE (a date, a number)
+    1366: "has characters the database cannot store",  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    1406: "too long for the database",  # ER_DATA_TOO_LONG
+}
+#: SQLite's: SQLITE_TOOBIG (a string or blob over its limit), SQLITE_RANGE, SQLITE_MISMATCH.
+SQLITE_DATA_ERRORS = {18: "too long for the database", 20: "not a value the database stores"}
+#: The column MySQL names in those messages ("... for column 'name' at row 1", backquoted on MariaDB).
+_COLUMN = re.compile(r"column [`'\"]?(?P<column>\w+)")
+#: A column derived from a field is named after it: `name_key` holds the folded `name`.
+_DERIVED_SUFFIX = "_key"
+
+
+@dataclass(frozen=True)
+class DataRefusal:
+    """A value the database refused: which field (None when it did not say) and why."""
+
+    field: str | None
+    reason: str
+
+
+def data_refusal(exc: BaseException) -> DataRefusal | None:
+    """What `exc` says about a refused value, or None when it is not such an error."""
+    error = storage_error(exc)
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return None
+    number = driver_error_number(error)
+    sqlite = hasattr(error.orig, "sqlite_errorcode")
+    reason = (SQLITE_DATA_ERRORS if sqlite else MYSQL_DATA_ERRORS).get(number or 0)
+    if reason is None:
+        return None
+    found = _COLUMN.search(str(error.orig))
+    column = found["column"] if found else None
+    if column is not None and column.endswith(_DERIVED_SUFFIX):
+        column = column.removesuffix(_DERIVED_SUFFIX)
+    return DataRefusal(column, reason)
+
+
+def data_refused_response(request: Request[Any, Any, Any], refusal: DataRefusal) -> Response[dict[str, Any]]:
+    """The 400 of a value the database refused, naming its field as the validation errors do."""
+    where = f"$.{refusal.field}" if refusal.field else "$"
+    source = "body" if request.method in {"POST", "PUT", "PATCH"} else "query"
+    problem: dict[str, Any] = {"message": refusal.reason, "path": where, "source": source}
+    if refusal.field:
+        problem["field"] = refusal.field
+    logger.warning("refused by the database on %s %s: %s %s", request.method, request.url.path, where, refusal.reason)
+    return _json(HTTP_400_BAD_REQUEST, f"invalid {source} at {where}: {refusal.reason}", [problem])
 
 
 class Failure(enum.Enum):
@@ -192,12 +247,16 @@ def unavailable_response(detail: str = UNAVAILABLE) -> Response[dict[str, Any]]:
 
 
 def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """Any exception but an HTTP answer: 404 for a repository miss, 503 busy/unavailable, else a logged 500."""
+    """Any exception but an HTTP answer: 404 for a repository miss, 400 for a refused value, 503 busy or
+    unavailable, else a logged 500."""
     if isinstance(exc, NotFoundError):
         detail = exc.detail if exc.detail and not exc.detail.startswith("No rows") else "not found"
         return _json(HTTP_404_NOT_FOUND, detail)
     if isinstance(exc, RuleRefusedError):
         return _json(exc.status_code, exc.detail, exc.extra)
+    refusal = data_refusal(exc)
+    if refusal is not None:
+        return data_refused_response(request, refusal)
     failure = classify(exc)
     if failure is not None:
         logger.warning(

@@ -12,7 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.dml import Update
 
+from cpumon.wire import NAME_MAX
 from cpumon_backend.http.errors import RuleRefusedError
+from cpumon_backend.runs.folding import shortened
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.schemas import RunCreate, RunRead, run_fields
 from cpumon_backend.storage.db import utcnow
@@ -31,6 +33,16 @@ class EndBeforeStartError(RuleRefusedError):
         )
         problem = {"message": text, "path": "$.ended_at", "source": "body", "field": "ended_at"}
         super().__init__(f"invalid body at $.ended_at: {text}", [problem])
+
+
+def default_run_name(hostname: str, started_at: dt.datetime) -> str:
+    """The name of a run started without one: its host and start time, always within NAME_MAX.
+
+    The time is kept whole; a host name too long to fit beside it is shortened (it is stored whole
+    in `hostname` anyway).
+    """
+    stamp = f" {started_at:%Y-%m-%d %H:%M:%S}"
+    return shortened(hostname or "run", NAME_MAX - len(stamp)) + stamp
 
 
 def finish_statement(run_id: uuid.UUID, user_id: int, end: dt.datetime, now: dt.datetime) -> Update:
@@ -67,7 +79,7 @@ class RunLifecycleService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepos
         hostname = data.hostname or ""
         run = TestRun(
             user_id=user_id,
-            name=data.name or f"{hostname or 'run'} {started_at:%Y-%m-%d %H:%M:%S}",
+            name=data.name or default_run_name(hostname, started_at),
             hostname=hostname,
             interval_s=data.interval_s,
             threshold_percent=data.threshold_percent,

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import GUID
 from sqlalchemy import BigInteger, Double, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 from uuid_utils.compat import uuid7
 
 from cpumon.wire import HOSTNAME_MAX, NAME_MAX
+from cpumon_backend.runs.folding import FOLD_GROWTH, fold
 from cpumon_backend.storage.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
 
 # The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
 BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
+
+
+def folded_text(source_max: int) -> TypeEngine[str]:
+    """The column of a folded value whose source has at most `source_max` characters: compared byte for
+    byte on MariaDB too (its default collation would fold accents, which folding keeps apart)."""
+    length = source_max * FOLD_GROWTH
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
+
+
+def folded_from(source: str) -> Callable[[DefaultExecutionContext], str]:
+    """A column default: the folded form of the row's `source` column, computed on every insert."""
+
+    def default(context: DefaultExecutionContext) -> str:
+        parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+        return fold(parameters.get(source) or "")
+
+    return default
 
 
 class TestRun(AuditMixin, DefaultBase):
@@ -29,6 +52,11 @@ class TestRun(AuditMixin, DefaultBase):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
     hostname: Mapped[str] = mapped_column(String(HOSTNAME_MAX), nullable=False, default="")
+    # What the list's name and host filters compare (cpumon_backend.runs.folding); never set by hand.
+    name_key: Mapped[str] = mapped_column(folded_text(NAME_MAX), nullable=False, default=folded_from("name"))
+    hostname_key: Mapped[str] = mapped_column(
+        folded_text(HOSTNAME_MAX), nullable=False, default=folded_from("hostname")
+    )
     interval_s: Mapped[float | None] = mapped_column(Double(), nullable=True)
     threshold_percent: Mapped[float] = mapped_column(Double(), nullable=False, default=80.0)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, se
 
 from cpumon.wire import RunSummary
 from cpumon_backend.runs.cursor import encode_cursor
+from cpumon_backend.runs.folding import fold
 from cpumon_backend.runs.lifecycle import TestRunRepository
 from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
 from cpumon_backend.runs.schemas import (
@@ -59,10 +60,9 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         name_contains: str | None = None,
     ) -> RunPage:
         """A (limit, offset) page of the caller's runs, newest first, on `hosts` and overlapping `window`,
-        whose name contains `name_contains` in any case."""
+        whose name contains `name_contains` in any case (Unicode case folding, the same on every database)."""
         limit, offset = page
-        # autoescape: a % or _ in the asked text matches itself, not any characters.
-        named = TestRun.name.icontains(name_contains, autoescape=True) if name_contains else true()
+        named = name_contains_filter(name_contains)
         runs, total = await self.get_many_and_count(
             run_filters(hosts, window, utcnow()),
             named,
@@ -182,6 +182,15 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
             )
             for _, start, n, lo, avg, hi, core in (await session.execute(stmt)).all()
         ]
+
+
+def name_contains_filter(text: str | None) -> ColumnElement[bool]:
+    """Runs whose folded name contains the folded `text` (all runs when it is empty or None)."""
+    if not text:
+        return true()
+    # autoescape: a % or _ in the asked text matches itself, not any characters. Both sides are folded,
+    # so SQLite's ASCII-only case-insensitive LIKE and MariaDB's binary one give the same answer.
+    return TestRun.name_key.contains(fold(text), autoescape=True)
 
 
 def samples_after(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar.params import Parameter
-from sqlalchemy import ColumnElement, and_, func, or_, true
+from sqlalchemy import ColumnElement, and_, or_, true
 
 from cpumon.wire import HOSTNAME_MAX
 from cpumon_backend.http.query import query_error
+from cpumon_backend.runs.folding import fold
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.sql import as_timestamp
 
@@ -64,7 +65,7 @@ Hosts = Annotated[
     list[str] | None,
     Parameter(
         description=f"only runs on these hosts (repeat the parameter or give a comma list; up to {MAX_HOSTS}; "
-        "ASCII case is ignored)",
+        "case is ignored: Unicode case folding)",
     ),
 ]
 
@@ -88,23 +89,25 @@ def window_from_query(start_text: str | None, end_text: str | None, names: tuple
 
 
 def hosts_from_query(values: Sequence[str] | None) -> list[str] | None:
-    """Repeated and comma-separated host names, blanks dropped, case folded; None when none were asked for."""
+    """Repeated and comma-separated host names, blanks dropped, folded (cpumon_backend.runs.folding);
+    None when none were asked for."""
     if not values:
         return None
-    hosts = sorted({part.strip().lower() for value in values for part in value.split(",") if part.strip()})
-    if len(hosts) > MAX_HOSTS:
-        raise query_error("host", f"at most {MAX_HOSTS} hosts per request")
-    if any(len(host) > HOSTNAME_MAX for host in hosts):
+    hosts = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    if any(len(host) > HOSTNAME_MAX for host in hosts):  # the asked length: folding may lengthen it
         raise query_error("host", f"a host name has at most {HOSTNAME_MAX} characters")
-    return hosts
+    folded = sorted({fold(host) for host in hosts})
+    if len(folded) > MAX_HOSTS:
+        raise query_error("host", f"at most {MAX_HOSTS} hosts per request")
+    return folded
 
 
 def run_filters(hosts: list[str] | None, window: Window | None, now: dt.datetime) -> ColumnElement[bool]:
     """Runs on one of `hosts` whose [started_at, ended_at or now] overlaps `window`."""
     conditions: list[ColumnElement[bool]] = []
     if hosts is not None:
-        # lower() folds ASCII on every backend; host names are ASCII (IDNs travel as punycode).
-        conditions.append(func.lower(TestRun.hostname).in_(hosts))
+        # Both sides folded in Python: the same match on every database, whatever its collation.
+        conditions.append(TestRun.hostname_key.in_(hosts))
     if window is not None and window.end is not None:
         conditions.append(TestRun.started_at <= as_timestamp(window.end))
     if window is not None and window.start is not None:

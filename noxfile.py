@@ -1,7 +1,13 @@
-"""Task runner: `nox -s tests`, `nox -s lint typecheck`, `nox -s bench`, `nox -s demo`, `nox -s cluster`."""
+"""Task runner: `nox -s tests`, `nox -s lint typecheck docs`, `nox -s demo`; docs/testing.md says which lane when.
+
+The suite runs in lanes: `tests` (no service, no browser: the quick start's), `tests_services` (the MariaDB and
+Redis variants), `browser` (Chromium), plus `bench`, `container` and `cluster`. tests/conftest.py marks each test
+by what it needs, and the lanes' -m selections below add up to every test. `.ci/run` runs every lane.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,20 +16,65 @@ import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
 PYTHON = "3.11"
 SOURCES = ["cpumon", "backend", "database", "bench", "tests", "noxfile.py", ".ci"]
 SOURCES += ["frontend/build.py", "hatch_build.py"]  # the dashboard's build
 
 
+#: Each lane's pytest -m selection; together they select every test (tests/conftest.py adds the markers).
+LANES = {
+    "tests": "not mysql and not redis and not browser",
+    "tests_services": "(mysql or redis) and not browser",
+    "browser": "browser",
+}
+#: The services the heavy lanes use when CPUMON_TEST_*_URL is not set: the ones .ci/run starts.
+LOCAL_SERVICES = {
+    "CPUMON_TEST_MYSQL_URL": "mysql+asyncmy://root@127.0.0.1:3306/cpumon_test",
+    "CPUMON_TEST_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def run_lane(session: nox.Session, env: dict[str, str] | None = None) -> None:
+    session.install("-e", ".[test]")
+    # Workers: the suite mostly waits on subprocesses and databases, so more workers than cores finish sooner
+    # (CPUMON_TEST_WORKERS overrides). loadgroup keeps an xdist_group (e.g. the review tests' big server) on one.
+    workers = os.environ.get("CPUMON_TEST_WORKERS", "auto")
+    marks = LANES[session.name]
+    session.run("pytest", "-n", workers, "--dist", "loadgroup", "-m", marks, *session.posargs, env=env)
+
+
+def service_env() -> dict[str, str]:
+    """The heavy lanes' environment: the local services unless set, and CI=1 so a missing one fails, not skips."""
+    return {name: os.environ.get(name, default) for name, default in LOCAL_SERVICES.items()} | {"CI": "1"}
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (SQLite always; MariaDB/Redis when CPUMON_TEST_*_URL are set)."""
+    """The fast lane, the quick start's: every test that needs no MariaDB, Redis or browser (SQLite)."""
+    run_lane(session)
+
+
+@nox.session(python=PYTHON)
+def tests_services(session: nox.Session) -> None:
+    """The MariaDB and Redis variants (CPUMON_TEST_MYSQL_URL / CPUMON_TEST_REDIS_URL, else the local services)."""
+    run_lane(session, env=service_env())
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The browser tests: the dashboard, Swagger UI and Locust's tab in Debian's chromium (apt-get install chromium)."""
+    run_lane(session, env=service_env())
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site: `mkdocs build --strict` into site/ (open site/index.html), and its offline check."""
     session.install("-e", ".[test]")
-    # One worker per core: the suite is mostly waiting on databases and subprocesses.
-    # loadgroup keeps an xdist_group (e.g. the review tests' 200k-sample server) on one worker.
-    session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
+    quiet = {"NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2, printed on every build
+    session.run("mkdocs", "build", "--strict", *session.posargs, env=quiet)
+    session.run("pytest", "-n", "0", "tests/test_docs_site.py", "tests/test_readme.py", env=quiet)
 
 
 @nox.session(python=PYTHON)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,32 @@ REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
 IN_CI = bool(os.environ.get("CI"))
 
 TABLES_CHILD_FIRST = ("cpu_usage", "test_runs", "users", "sessions", "login_attempts")
+
+#: The services a test can need; a test that needs one gets its marker (the lanes select with -m).
+SERVICES = ("mysql", "redis")
+#: A parameter that names a storage variant: "mysql", "sqlite", "mysql-redis-2-workers".
+VARIANT_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def lane_marks(fixture_names: set[str], params: list[object]) -> set[str]:
+    """The markers a test gets from what it asks for: a fixture or a variant parameter naming a
+    service (mysql_db, redis_backend, "mysql-2-workers"), and the `browser` fixture (Chromium)."""
+    variants = {
+        part for value in params if isinstance(value, str) and VARIANT_ID.match(value) for part in value.split("-")
+    }
+    fixtures = {part for name in fixture_names for part in name.split("_")}
+    marks = {service for service in SERVICES if service in fixtures | variants}
+    return marks | ({"browser"} & fixture_names)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`nox -s tests` runs `-m "not mysql and not redis and not browser"`; `tests_services` and `browser`
+    run the rest, so every test runs in some lane without each test module marking itself."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []
+        for mark in lane_marks(set(getattr(item, "fixturenames", ())), params):
+            item.add_marker(mark)
 
 
 @pytest.fixture(autouse=True)

@@ -259,6 +259,10 @@ class ApiClient:
         """`method` on `path` without a body (GET, DELETE); its JSON, failures sorted like every other call."""
         return await self._request(method, path, json=None)
 
+    async def post(self, path: str, body: Any) -> Any:
+        """POST `body` as JSON to `path`; its JSON answer, failures sorted like every other call."""
+        return await self._request("POST", path, json=body)
+
     def stream(self, path: str) -> AbstractAsyncContextManager[httpx.Response]:
         """GET `path` as a response whose body is read as it arrives (the caller checks its status)."""
         return self._client.stream("GET", path)

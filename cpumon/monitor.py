@@ -40,6 +40,7 @@ from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError,
 from cpumon.formats import plural
 from cpumon.login import refusal
 from cpumon.outbox import Outbox
+from cpumon.recording import ActiveRunFile
 from cpumon.recovery import recoverable_runs
 from cpumon.report import ReportFigures, build_report
 from cpumon.sampler import CpuSampler
@@ -109,12 +110,15 @@ class Monitor:
         self.api = ApiClient.for_settings(settings, settings.username, password, transport=transport)
         self.signals = StopSignals()
         self.away: str | None = None  # why the API did not answer at start (recording goes on without it)
+        # Tells `cpumon mark` which run this machine is recording (cpumon/recording.py).
+        self.active = ActiveRunFile(settings.api_url, settings.username)
 
     async def run(self) -> ReportFigures:
         self.signals.install()
         try:
             return await self._run()
         finally:
+            self.active.remove()
             self.signals.uninstall()
             await self.api.aclose()
 
@@ -310,6 +314,7 @@ class Monitor:
             stats.add(sample)
             crossing = tracker.observe(watched_percent(sample, self.settings.threshold_on), sample.recorded_at)
             outbox.add(sample)
+            self.active.publish(outbox.meta.api_id, outbox.meta.name)  # once the API has created the run
             if len(outbox.memory) >= outbox.batch_size:
                 uploader.wake()
             self.display.sample(sample, now, crossing, _progress(stats, outbox, uploader))

@@ -24,10 +24,21 @@ USERNAME_MAX: Final = 64
 RUNS_PAGE_MAX: Final = 500
 #: Points in one `series` answer.
 SERIES_POINTS_MAX: Final = 10_000
+#: Characters in an event's text (`POST /api/test-runs/{id}/events`); utf8mb4 stores each in at most 4 bytes.
+EVENT_TEXT_MAX: Final = 500
+#: Characters in an event's kind: one short word (letters, digits, `_`, `-`, `.`).
+EVENT_KIND_MAX: Final = 32
+EVENT_KIND_PATTERN: Final = r"^[A-Za-z0-9_.-]+$"
+#: The kind of an event sent without one.
+EVENT_KIND_DEFAULT: Final = "note"
+#: Events one run keeps; the next is refused (409), so a runaway script cannot fill the database.
+EVENTS_PER_RUN_MAX: Final = 1_000
 
 #: Where the API lives under its base URL.
 API_PREFIX: Final = "/api"
 RUNS_PATH: Final = f"{API_PREFIX}/test-runs"
+#: A run's events, under its path: `{RUNS_PATH}/{run_id}{EVENTS_SUFFIX}`.
+EVENTS_SUFFIX: Final = "/events"
 LOGIN_PATH: Final = f"{API_PREFIX}/auth/login"
 
 

@@ -18,6 +18,7 @@ from cpumon_backend.auth.controllers import AuthController
 from cpumon_backend.auth.passwords import Passwords
 from cpumon_backend.auth.providers import auth_dependencies
 from cpumon_backend.auth.storage import build_auth_storage
+from cpumon_backend.events.controller import RunEventController
 from cpumon_backend.health import check_at_startup, health, ready
 from cpumon_backend.http.allow import correct_allow_header
 from cpumon_backend.http.deadline import DeadlineMiddleware
@@ -71,6 +72,7 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
             ready,
             AuthController,
             TestRunController,
+            RunEventController,
             LiveController,
             DashboardController,
             create_static_files_router(STATIC_PATH, [STATIC_DIR], include_in_schema=False),

@@ -21,7 +21,7 @@ from cpumon.credentials import Credentials
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
 from cpumon.login import log_in, refusal, unavailable
 from cpumon.settings import AgentSettings
-from cpumon.wire import RUNS_PAGE_MAX, RUNS_PATH, RunSummary, time_or_none
+from cpumon.wire import EVENTS_SUFFIX, RUNS_PAGE_MAX, RUNS_PATH, RunSummary, time_or_none
 
 T = TypeVar("T")
 RUNS = RUNS_PATH
@@ -69,6 +69,19 @@ class Run:
 class RunPage:
     items: list[Run]
     total: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a run (`POST/GET /api/test-runs/{id}/events`)."""
+
+    at: dt.datetime
+    kind: str
+    text: str
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Event:
+        return cls(at=_time(body["at"]), kind=str(body["kind"]), text=str(body["text"]))
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,11 @@ class ReviewClient:
         """Delete the run and its samples."""
         await self._call("DELETE", f"{RUNS}/{run_id}", {}, lambda _: None, run_id=run_id)
 
+    async def add_event(self, run_id: str, event: dict[str, Any]) -> Event:
+        """Add `event` (text, and optionally at and kind) to the run; the stored event."""
+        path = f"{RUNS}/{run_id}{EVENTS_SUFFIX}"
+        return await self._call("POST", path, {}, Event.from_api, run_id=run_id, body=event)
+
     async def series(self, run_id: str, points: int) -> list[Bucket]:
         return await self._get(f"{RUNS}/{run_id}/cpu-usage/series", {"points": points}, _buckets, run_id=run_id)
 
@@ -159,19 +177,26 @@ class ReviewClient:
         return await self._call("GET", path, params, parse, run_id=run_id)
 
     async def _call(
-        self, method: str, path: str, params: dict[str, Any], parse: Callable[[Any], T], *, run_id: str | None = None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        parse: Callable[[Any], T],
+        *,
+        run_id: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> T:
         query = str(httpx.QueryParams(params))
         target = f"{path}?{query}" if query else path
         try:
-            body = await self.api.call(method, target)
-            return parse(body)
+            answer = await (self.api.call(method, target) if body is None else self.api.post(target, body))
+            return parse(answer)
         except ApiUnauthorizedError as exc:
             raise refusal(self.api, exc) from None
         except ApiTransientError as exc:
             raise unavailable(self.api_url, exc) from None
         except ApiRejectedError as exc:
-            if run_id is not None and exc.status_code in {400, 404}:
+            if run_id is not None and (exc.status_code == 404 or (exc.status_code == 400 and body is None)):
                 raise RunNotFoundError(f"no run {run_id!r} among your runs (see `cpumon runs`)") from None
             raise CpumonError(f"the API at {self.api_url} refused a request ({exc.message})") from None
         except (KeyError, TypeError, ValueError):

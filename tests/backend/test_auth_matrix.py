@@ -25,6 +25,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/test-runs"): {"name": "x"},
     ("POST", "/api/test-runs/{run_id:str}/cpu-usage"): {"cpu_percent": 1.0, "seq": 0},
     ("POST", "/api/test-runs/{run_id:str}/finish"): {},
+    ("POST", "/api/test-runs/{run_id:str}/events"): {"text": "x"},
 }
 
 

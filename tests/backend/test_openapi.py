@@ -52,6 +52,8 @@ def test_every_route_of_the_design_is_documented(spec: dict[str, Any]) -> None:
         ("GET", "/api/test-runs/{run_id}/cpu-usage/series"),
         ("GET", "/api/test-runs/{run_id}/cpu-usage.csv"),
         ("GET", "/api/test-runs/{run_id}/live"),
+        ("POST", "/api/test-runs/{run_id}/events"),
+        ("GET", "/api/test-runs/{run_id}/events"),
         ("GET", "/health"),
         ("GET", "/ready"),
     }

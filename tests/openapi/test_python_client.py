@@ -66,6 +66,7 @@ def test_every_operation_has_a_generated_function(client_package: ModuleType) ->
         (auth, ["login", "logout", "me"]),
         (runs, ["start_run", "list_runs", "get_run", "finish_run", "delete_run", "ingest_samples"]),
         (runs, ["list_samples", "get_series", "export_csv"]),
+        (part(client_package, "api.events"), ["add_event", "list_events"]),
         (health, ["health", "ready"]),
     ]:
         for name in names:
@@ -121,6 +122,14 @@ def test_the_generated_client_runs_the_whole_workflow(client_package: ModuleType
     refused = call("ingest_samples", 409, run_id=run.id, body=samples(models, range(5000, 5001)))
     assert isinstance(refused, models.Error)
     assert refused.status_code == 409
+    for text, seconds in wf.EVENTS:  # a finished run takes events
+        at = wf.BASE_TIME + dt.timedelta(seconds=seconds)
+        added = call("add_event", 201, run_id=run.id, body=models.EventCreate(text=text, at=at, kind="load"))
+        assert (added.text, added.at, added.kind) == (text, at, "load")
+    listed = call("list_events", 200, run_id=run.id).items
+    assert [event.text for event in listed] == wf.EVENTS_IN_ORDER
+    bad = call("add_event", 400, run_id=run.id, body=models.EventCreate(text=" "))
+    assert isinstance(bad, models.Error)
     call("delete_run", 204, run_id=run.id)
     assert isinstance(call("get_run", 404, run_id=run.id), models.Error)
     call("logout", 204)
@@ -141,4 +150,6 @@ OPERATIONS = [
     ("test_runs", "list_samples"),
     ("test_runs", "get_series"),
     ("test_runs", "export_csv"),
+    ("events", "add_event"),
+    ("events", "list_events"),
 ]

@@ -68,6 +68,7 @@ def test_the_generated_typescript_client_runs_the_whole_workflow(compiled_workfl
     assert summary["pages"] == wf.PAGES
     assert summary["samples"] == wf.SAMPLES
     assert 1 < summary["buckets"] <= wf.SERIES_POINTS
+    assert summary["events"] == wf.EVENTS_IN_ORDER
     assert "log" in summary["after_logout"]
 
 

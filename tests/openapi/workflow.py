@@ -11,6 +11,9 @@ SAMPLES = BATCH + 1
 PAGES = -(-SAMPLES // PAGE)
 SERIES_POINTS = 10
 THRESHOLD = 50.0
+#: Events added to the finished run, out of time order; listed back in time order.
+EVENTS = [("test stop", 60), ("test start", 0), ("users 10 -> 50", 30)]
+EVENTS_IN_ORDER = ["test start", "users 10 -> 50", "test stop"]
 
 
 def cpu_percent(seq: int) -> float:

@@ -145,7 +145,8 @@ def _complete_response(response: OpenAPIResponse, operation_id: str, status: str
         for media in (response.content or {}).values():
             _add_examples(media, operation_id, status)
         return
-    description, body = examples.ERRORS.get(code, (HTTPStatus(code).phrase, {"status_code": code, "detail": ""}))
+    default = (HTTPStatus(code).phrase, {"status_code": code, "detail": ""})
+    description, body = examples.OPERATION_ERRORS.get((operation_id, code)) or examples.ERRORS.get(code, default)
     body = body if body["detail"] else {**body, "detail": HTTPStatus(code).phrase}
     response.description = description
     response.content = {

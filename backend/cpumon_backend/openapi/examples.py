@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cpumon.wire import EVENTS_PER_RUN_MAX
+from cpumon_backend.events.service import TooManyEventsError
+
 RUN_ID = "0195f3a2-7c4e-7d1a-9b2f-3c8d5e6f7a81"
 STARTED = "2026-03-02T14:00:00Z"
 ENDED = "2026-03-02T14:30:00Z"
@@ -65,6 +68,12 @@ SERIES = [
     {"start": "2026-03-02T14:01:00Z", "count": 60, "min_percent": 55.5, "avg_percent": 86.9, "max_percent": 97.5}
     | {"max_core_percent": 100.0},
 ]
+EVENTS = [
+    {"id": 1, "at": STARTED, "kind": "load", "text": "test start", "created_at": STARTED},
+    {"id": 2, "at": "2026-03-02T14:05:00Z", "kind": "load", "text": "users 10 -> 50"}
+    | {"created_at": "2026-03-02T14:05:00.2Z"},
+    {"id": 3, "at": ENDED, "kind": "load", "text": "test stop", "created_at": "2026-03-02T14:30:00.1Z"},
+]
 
 #: Keyed by the component schema a body or answer refers to.
 BY_SCHEMA: dict[str, dict[str, Any]] = {
@@ -89,6 +98,12 @@ BY_SCHEMA: dict[str, dict[str, Any]] = {
         "the last page": {"items": SAMPLES_READ[:1], "next_cursor": None},
     },
     "Series": {"two one-minute buckets": {"items": SERIES}},
+    "EventCreate": {
+        "a note now": {"text": "deployed v2"},
+        "a load phase at a given time": {"text": "users 10 -> 50", "at": "2026-03-02T14:05:00Z", "kind": "load"},
+    },
+    "EventRead": {"a load phase": EVENTS[1]},
+    "EventList": {"a load test's phases": {"items": EVENTS}},
 }
 
 #: Keyed by (operation id, "request" or status code): bodies and answers without a component schema of their own.
@@ -143,5 +158,13 @@ ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     503: (
         "The database or session store is unavailable or busy: retry after Retry-After seconds",
         {"status_code": 503, "detail": "database unavailable: try again in a few seconds"},
+    ),
+}
+
+#: Error answers whose meaning differs on one operation, keyed by (operation id, status code).
+OPERATION_ERRORS: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {
+    ("addEvent", 409): (
+        f"The run already has the most events a run keeps ({EVENTS_PER_RUN_MAX:,}): nothing was added",
+        {"status_code": 409, "detail": TooManyEventsError().detail},
     ),
 }

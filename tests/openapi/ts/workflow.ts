@@ -98,6 +98,17 @@ async function main(): Promise<void> {
   assert.ok(finished.data?.ended_at);
   const late = await ingest(sample(5000));
   assertError(late.error, 409);
+  // A finished run takes events; they come back in time order whatever order they were sent in.
+  for (const [text, seconds] of [["test stop", 60], ["test start", 0], ["users 10 -> 50", 30]] as const) {
+    const at = new Date(BASE_TIME + seconds * 1000).toISOString();
+    const added = await client.POST("/api/test-runs/{run_id}/events", { params: path, body: { text, at, kind: "load" } });
+    assert.equal(added.response.status, 201);
+    assert.equal(added.data?.text, text);
+  }
+  const listed = await client.GET("/api/test-runs/{run_id}/events", { params: path });
+  const events = listed.data!.items.map((event) => event.text);
+  assert.deepEqual(events, ["test start", "users 10 -> 50", "test stop"]);
+  assertError((await client.POST("/api/test-runs/{run_id}/events", { params: path, body: { text: " " } })).error, 400);
   const deleted = await client.DELETE("/api/test-runs/{run_id}", { params: path });
   assert.equal(deleted.response.status, 204);
   assertError((await client.GET("/api/test-runs/{run_id}", { params: path })).error, 404);
@@ -106,7 +117,9 @@ async function main(): Promise<void> {
   assert.equal(logout.response.status, 204);
   const after = await client.GET("/api/auth/me");
   const refused = assertError(after.error, 401);
-  console.log(JSON.stringify({ pages, samples: seqs.length, buckets: buckets.length, after_logout: refused.detail }));
+  console.log(
+    JSON.stringify({ pages, samples: seqs.length, buckets: buckets.length, events, after_logout: refused.detail }),
+  );
 }
 
 await main();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from cpumon_backend.runs.queries import RunQueryService
 
 KEEPALIVE_S = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
 RECONNECT_MS = 1_000
+LISTEN_WAIT_S = 2.0
 
 
 def provide_live_hub(state: State) -> LiveHub:
@@ -60,6 +62,9 @@ async def run_events(context: StreamContext, run_id: Any, finished: bool) -> Asy
     async with context.hub.subscribe(run_id) as subscription:
         with context.watch.watching(context.connection, context.user_id, subscription.end):
             # Sent once listening: what the page loads after it is either in its load or pushed here.
+            # (While the database is away the feed cannot listen yet: `ready`, then `reconnecting`.)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscription.feed.listening.wait(), LISTEN_WAIT_S)
             yield ServerSentEventMessage(event="ready", data="{}", retry=RECONNECT_MS)
             if subscription.feed.failing:
                 yield message(RECONNECTING)

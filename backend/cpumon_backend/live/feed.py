@@ -114,6 +114,8 @@ class RunFeed:
     listeners: set[Subscription] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     failing: bool = False
+    #: Set once the feed knows where the run's samples end: from then on, every new sample is pushed.
+    listening: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: LiveEvent) -> None:
         for listener in list(self.listeners):
@@ -197,6 +199,7 @@ class LiveHub:
                     async with asyncio.timeout(READ_TIMEOUT_S):
                         if cursor is None:
                             cursor = await self._start_cursor(feed.run_id)
+                            feed.listening.set()
                         elif await self._poll_once(feed, cursor):
                             return
                 except Exception as exc:  # the database is away (or failing): keep the feed, try again

@@ -8,6 +8,7 @@ import { el, formatDuration, formatPercent, formatTime, runDuration, zoneName } 
 const POINTS = 500; // buckets per view: a long run is never read sample by sample
 const MAX_LIVE_POINTS = 2_000; // past this many appended points, the whole view is fetched anew, coarser
 const READY_WAIT_MS = 3_000;
+const RESUBSCRIBE_MS = 2_000; // a refused stream is asked for again this often
 
 type Range = { from: number; to: number }; // epoch seconds
 
@@ -145,6 +146,10 @@ class RunView {
     else this.draw();
   }
 
+  get recording(): boolean {
+    return this.run.ended_at === null;
+  }
+
   async refresh(): Promise<void> {
     this.run = await api.run(this.run.id);
     this.summary = this.run.summary as Summary;
@@ -161,26 +166,69 @@ function setBadge(text: string, live: boolean): void {
 }
 
 
-/** Subscribe before loading: what the load misses is pushed. Resolves once the server listens. */
+function setReconnecting(): void {
+  setBadge("Reconnecting…", false);
+  (document.getElementById("live-badge") as HTMLElement).dataset.live = "reconnecting";
+}
+
+/**
+ * Subscribe before loading: what the load misses is pushed. Resolves once the server listens.
+ * While the server cannot read its database it says `reconnecting` (then `resumed`); while the stream
+ * itself is down the browser retries it, or, when it was refused (a 503 during an outage), this does,
+ * after checking the run (a 401 there goes back to the login page). A stream back after a gap reloads
+ * the view, so nothing pushed meanwhile is missed.
+ */
 function subscribe(id: string, view: RunView): Promise<void> {
   return new Promise((resolve) => {
-    const source = new EventSource(`/api/test-runs/${encodeURIComponent(id)}/live`);
+    let gap = false;
     const timer = window.setTimeout(resolve, READY_WAIT_MS);
-    source.addEventListener("ready", () => {
-      window.clearTimeout(timer);
-      setBadge("● Recording, live", true);
-      resolve();
-    });
-    source.addEventListener("samples", (event) => view.push(JSON.parse((event as MessageEvent<string>).data)));
-    source.addEventListener("ended", () => {
-      source.close();
-      setBadge("Finished", false);
-      void view.refresh();
-    });
-    source.addEventListener("gone", () => {
-      source.close();
-      window.location.assign("/");
-    });
+    const open = (): void => {
+      const source = new EventSource(`/api/test-runs/${encodeURIComponent(id)}/live`);
+      const live = (): void => {
+        setBadge("● Recording, live", true);
+        if (gap) {
+          gap = false;
+          void view.refresh();
+          void view.load(null);
+        }
+      };
+      source.addEventListener("ready", () => {
+        window.clearTimeout(timer);
+        live();
+        resolve();
+      });
+      source.addEventListener("reconnecting", () => {
+        gap = true;
+        setReconnecting();
+      });
+      source.addEventListener("resumed", live);
+      source.addEventListener("samples", (event) => view.push(JSON.parse((event as MessageEvent<string>).data)));
+      source.addEventListener("ended", () => {
+        source.close();
+        setBadge("Finished", false);
+        void view.refresh();
+      });
+      source.addEventListener("gone", () => {
+        source.close();
+        window.location.assign("/");
+      });
+      source.addEventListener("error", () => {
+        gap = true;
+        setReconnecting();
+        if (source.readyState === EventSource.CLOSED) window.setTimeout(() => void reopen(), RESUBSCRIBE_MS);
+      });
+    };
+    const reopen = async (): Promise<void> => {
+      try {
+        await view.refresh(); // a 401 here goes to the login page; a finished run stays finished
+      } catch {
+        window.setTimeout(() => void reopen(), RESUBSCRIBE_MS);
+        return;
+      }
+      if (view.recording) open();
+      else setBadge("Finished", false);
+    };
+    open();
   });
 }
 

@@ -90,3 +90,13 @@ def post_samples(api: httpx.Client, run_id: str, count: int, *, first_seq: int =
     body = [{"seq": first_seq + i, "cpu_percent": percent} for i in range(count)]
     response = api.post(f"/api/test-runs/{run_id}/cpu-usage", json=body)
     assert response.status_code == 201, response.text
+
+
+def ingest_until_stored(api: httpx.Client, run_id: str, seq: int) -> float:
+    """Post one sample until it is stored (the first tries after an outage may answer 503); when it was."""
+
+    def stored() -> float | None:
+        response = api.post(f"/api/test-runs/{run_id}/cpu-usage", json={"seq": seq, "cpu_percent": 42})
+        return time.monotonic() if response.status_code == 201 else None
+
+    return wait_for(stored, within=30, what="an ingest to succeed after the outage", every=0.1)

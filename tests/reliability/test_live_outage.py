@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,7 +31,7 @@ from cpumon_backend.storage.db import create_engine
 from tests.e2e.conftest import wait_for
 
 from .conftest import Database, Server, TcpProxy, prepare, via_proxy
-from .live_support import LiveReader, post_samples
+from .live_support import LiveReader, ingest_until_stored, post_samples
 from .test_db_outage import OUTAGE_S, serve_through
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -150,16 +149,6 @@ async def test_a_feed_rides_out_an_outage(outage: Outage, caplog: pytest.LogCapt
         await hub.close()
     assert log_lines(caplog, PAUSED) == 1, caplog.text
     assert log_lines(caplog, RESUMED) == 1, caplog.text
-
-
-def ingest_until_stored(api: httpx.Client, run_id: str, seq: int) -> float:
-    """Post one sample until it is stored (the first tries after an outage may answer 503); when it was."""
-
-    def stored() -> float | None:
-        response = api.post(f"/api/test-runs/{run_id}/cpu-usage", json={"seq": seq, "cpu_percent": 42})
-        return time.monotonic() if response.status_code == 201 else None
-
-    return wait_for(stored, within=SLACK_S, what="an ingest to succeed after the outage", every=0.1)
 
 
 @pytest.mark.mysql

@@ -7,14 +7,20 @@ not counted; everything a browser loads while showing the page is.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.browser import BrowserPage, browser, browser_page  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Attributes whose URL a browser loads while it shows the page.
@@ -103,3 +109,41 @@ def test_the_site_stylesheets_import_nothing_remote(site: Path) -> None:
 def test_the_screenshots_are_on_the_site(site: Path) -> None:
     for image in ("screenshots/runs.png", "screenshots/live.png", "locust-tab.png"):
         assert (site / image).is_file()
+
+
+@pytest.fixture
+def served_site(site: Path) -> Iterator[str]:
+    """The built site over HTTP on a free loopback port, as a browser would be shown it."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """No access log on the test's stderr."""
+
+
+def test_chromium_shows_every_page_without_leaving_the_site(
+    site: Path,
+    served_site: str,
+    browser_page: BrowserPage,  # noqa: F811 - the fixture
+) -> None:
+    """browser_page aborts and records any request to another origin; the test fails at teardown if one was made."""
+    page = browser_page(served_site)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    for html in sorted(site.glob("*.html")):
+        answer = page.goto(f"/{html.name}", wait_until="networkidle")
+        assert answer is not None
+        assert answer.status == 200
+        assert page.locator("h1").count() >= 1, f"{html.name} shows no heading"
+    # Material's search loads its worker and index as the page opens: from the site, as every other file.
+    assert f"{served_site}/search/search_index.json" in requested

@@ -86,7 +86,7 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".[server]")
     session.run("python", "frontend/build.py")  # the dashboard's assets (npm + Vite), when older than their sources
     # Ctrl-C goes to the agent, which flushes and prints its report; give it time to do so.
-    session.run("python", "-m", "cpumon_database.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=20)
+    session.run("python", "-m", "cpumon_backend.demo", *session.posargs, interrupt_timeout=60, terminate_timeout=20)
 
 
 @nox.session(python=PYTHON)

@@ -1,4 +1,8 @@
-"""Alembic environment: runs migrations over the app's own async engine."""
+"""Alembic environment: runs the migrations over the connection its runner hands in.
+
+Imports nothing from the backend: `cpumon-server migrate` (cpumon_backend.storage.migrations)
+passes the models' metadata and the connection in `config.attributes` (see target.py).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,27 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from cpumon_backend.storage.migrations import compare_type, hold_sqlite_write_lock, include_object
-from cpumon_backend.storage.models import metadata
+from cpumon_database.target import TARGET_KEY, MigrationTarget
 
 config = context.config
 
 
+def _target() -> MigrationTarget:
+    target = config.attributes.get(TARGET_KEY)
+    if not isinstance(target, MigrationTarget):
+        raise SystemExit("cpumon's migrations run through `cpumon-server migrate`, which hands them their target")
+    return target
+
+
+target = _target()
+
+
 def _run(connection: Connection) -> None:
-    if connection.dialect.name == "sqlite":
-        # SQLite alters a table by copying it and dropping the old one; with foreign keys on, that
-        # drop would cascade to every child row (users -> test_runs -> cpu_usage). Off for this
-        # connection only, set before any transaction begins (inside one, SQLite ignores it).
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        hold_sqlite_write_lock(connection)
     context.configure(
         connection=connection,
-        target_metadata=metadata,
-        include_object=include_object,
-        compare_type=compare_type,
+        target_metadata=target.metadata,
+        include_object=target.include_object,
+        compare_type=target.compare_type,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     )
     migration = context.get_context()
@@ -37,23 +44,13 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    from cpumon_backend.settings import ServerSettings  # noqa: PLC0415
-    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415 - keeps `alembic` importable without settings
-    from cpumon_backend.storage.migrations import migration_lock  # noqa: PLC0415
-
-    settings = config.attributes.get("settings") or ServerSettings()
-    engine = create_engine(settings)
-    try:
-        # One migrator at a time, however many replicas run `cpumon-server migrate` at once.
-        async with migration_lock(engine), engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
-    finally:
-        await engine.dispose()
+    async with target.connect() as connection:
+        await connection.run_sync(_run)
+        await connection.commit()
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata)
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target.metadata)
     with context.begin_transaction():
         context.run_migrations()
 else:

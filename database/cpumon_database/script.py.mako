@@ -7,10 +7,10 @@ Create Date: ${create_date}
 
 from __future__ import annotations
 
+## A revision imports nothing from cpumon_backend: it keeps inside itself what it needs, as it is
+## today (a column type's DDL, a helper function), so it never changes meaning when the backend does.
 import sqlalchemy as sa
 from alembic import op
-
-import cpumon_backend.storage.db
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -14,7 +14,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
@@ -54,8 +54,8 @@ RUN = "/{run_id:str}"
 # listing ClientException beside it (same status, same body) would make a `oneOf` that no body can satisfy.
 ERRORS = [ValidationException, NotAuthorizedException, NotFoundException, DatabaseUnavailableException]
 
-RunId = Annotated[str, Parameter(description="the run's UUID", max_length=64, schema_extra={"format": "uuid"})]
-Limit = Annotated[int, Parameter(ge=1, le=MAX_BATCH, description="items per page (max 10,000)")]
+RunId = Annotated[str, PathParameter(description="the run's UUID", max_length=64, schema_extra={"format": "uuid"})]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_BATCH, description="items per page (max 10,000)")]
 
 
 class TestRunController(Controller):
@@ -93,16 +93,16 @@ class TestRunController(Controller):
         self,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
-        limit: Annotated[int, Parameter(ge=1, le=RUNS_PAGE_MAX)] = 50,
-        offset: Annotated[int, Parameter(ge=0, le=2**31)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=RUNS_PAGE_MAX)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**31)] = 0,
         summary: Annotated[
-            bool, Parameter(description="add each run's summary, against its own threshold (one query per page)")
+            bool, QueryParameter(description="add each run's summary, against its own threshold (one query per page)")
         ] = False,
         host: Hosts = None,
         active_from: Instant = None,
         active_to: Instant = None,
         name: Annotated[
-            str | None, Parameter(max_length=NAME_MAX, description="only runs whose name contains this (any case)")
+            str | None, QueryParameter(max_length=NAME_MAX, description="only runs whose name contains this (any case)")
         ] = None,
     ) -> RunPage:
         window = window_from_query(active_from, active_to, ("active_from", "active_to"))
@@ -126,7 +126,7 @@ class TestRunController(Controller):
         threshold: Annotated[
             float | None,
             # Litestar drops `minimum: 0` from an optional number's schema; schema_extra puts it back.
-            Parameter(ge=0, le=100, description="default: the run's own threshold", schema_extra={"minimum": 0}),
+            QueryParameter(ge=0, le=100, description="default: the run's own threshold", schema_extra={"minimum": 0}),
         ] = None,
         window_from: Annotated[str | None, instant("from")] = None,
         window_to: Annotated[str | None, instant("to")] = None,
@@ -183,7 +183,9 @@ class TestRunController(Controller):
         limit: Limit = 1_000,
         cursor: Annotated[
             str | None,
-            Parameter(max_length=40, pattern=CURSOR_PATTERN, description="next_cursor of the last page, unchanged"),
+            QueryParameter(
+                max_length=40, pattern=CURSOR_PATTERN, description="next_cursor of the last page, unchanged"
+            ),
         ] = None,
     ) -> SamplePage:
         try:
@@ -203,7 +205,7 @@ class TestRunController(Controller):
         run_id: RunId,
         queries: NamedDependency[RunQueryService],
         current_user: NamedDependency[CurrentUser],
-        points: Annotated[int, Parameter(ge=1, le=SERIES_POINTS_MAX)] = 500,
+        points: Annotated[int, QueryParameter(ge=1, le=SERIES_POINTS_MAX)] = 500,
         window_from: Annotated[str | None, instant("from")] = None,
         window_to: Annotated[str | None, instant("to")] = None,
     ) -> Series:

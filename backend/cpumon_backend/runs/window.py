@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from cpumon.wire import HOSTNAME_MAX
@@ -25,12 +25,12 @@ MAX_HOSTS = 100
 
 
 def instant(query: str | None = None) -> Any:
-    """The Parameter of a time in a query string (named `query` there when the argument name cannot be).
+    """The query parameter of a time (named `query` in the query string when the argument name cannot be).
 
     Taken as text and parsed here: Litestar would also read a number (`to=0.0`) as a time.
     """
-    return Parameter(
-        query=query,
+    return QueryParameter(
+        name=query,
         description="RFC 3339 (ISO-8601 with a UTC offset), e.g. 2026-01-01T12:00:00Z",
         max_length=64,
         schema_extra={"format": "date-time"},
@@ -63,7 +63,7 @@ def parse_instant(text: str | None, name: str) -> dt.datetime | None:
 
 Hosts = Annotated[
     list[str] | None,
-    Parameter(
+    QueryParameter(
         description=f"only runs on these hosts (repeat the parameter or give a comma list; up to {MAX_HOSTS}; "
         "case is ignored: Unicode case folding)",
     ),

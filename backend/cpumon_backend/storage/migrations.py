@@ -25,7 +25,10 @@ from sqlalchemy.types import TypeEngine
 
 from cpumon_backend.http.errors import DEADLOCK, driver_error_number
 from cpumon_backend.settings import ServerSettings
+from cpumon_backend.storage.db import create_engine
+from cpumon_backend.storage.models import metadata
 from cpumon_database import MIGRATIONS_DIR
+from cpumon_database.target import TARGET_KEY, MigrationTarget
 
 # advanced-alchemy's session mixin declares this index for Cloud Spanner only (ddl_if); we never create it.
 _SPANNER_ONLY = {"ix_sessions_session_id_unique"}
@@ -130,10 +133,38 @@ def compare_type(
     return None  # alembic's own comparison
 
 
+@contextlib.asynccontextmanager
+async def migrating_connection(settings: ServerSettings) -> AsyncIterator[AsyncConnection]:
+    """A connection of the app's own engine, held by the one migrator allowed at a time."""
+    engine = create_engine(settings)
+    try:
+        # One migrator at a time, however many replicas run `cpumon-server migrate` at once.
+        async with migration_lock(engine), engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                await connection.run_sync(_prepare_sqlite)
+            yield connection
+    finally:
+        await engine.dispose()
+
+
+def _prepare_sqlite(connection: Connection) -> None:
+    # SQLite alters a table by copying it and dropping the old one; with foreign keys on, that
+    # drop would cascade to every child row (users -> test_runs -> cpu_usage). Off for this
+    # connection only, set before any transaction begins (inside one, SQLite ignores it).
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    hold_sqlite_write_lock(connection)
+
+
 def alembic_config(settings: ServerSettings) -> Config:
+    """Alembic's configuration, with the target that database/cpumon_database/env.py migrates."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["settings"] = settings
+    config.attributes[TARGET_KEY] = MigrationTarget(
+        metadata=metadata,
+        connect=lambda: migrating_connection(settings),
+        include_object=include_object,
+        compare_type=compare_type,
+    )
     return config
 
 

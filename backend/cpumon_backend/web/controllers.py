@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from advanced_alchemy.exceptions import NotFoundError
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -52,7 +52,7 @@ class DashboardController(Controller):
 
     @get("/runs/{run_id:str}")
     async def run_page(
-        self, request: Request[Any, Any, Any], run_id: str, queries: NamedDependency[RunQueryService]
+        self, request: Request[Any, Any, Any], run_id: FromPath[str], queries: NamedDependency[RunQueryService]
     ) -> Response[Any]:
         user = session_user(request)
         if user is None:
@@ -67,7 +67,7 @@ class DashboardController(Controller):
     async def compare_page(
         self,
         request: Request[Any, Any, Any],
-        run: Annotated[list[str] | None, Parameter(query="run")] = None,
+        run: Annotated[list[str] | None, QueryParameter(name="run")] = None,
     ) -> Response[Any]:
         if session_user(request) is None:
             return Redirect("/")

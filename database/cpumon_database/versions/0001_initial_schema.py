@@ -12,13 +12,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from advanced_alchemy.types import GUID
 from alembic import op
-
-import cpumon_backend.storage.db
+from sqlalchemy.dialects import mysql
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+#: The DDL of cpumon_backend.storage.db.UTCDateTime when this revision was written, kept here so the
+#: revision never changes meaning: microseconds on MySQL/MariaDB (DATETIME(6)), DATETIME elsewhere.
+UTC_DATETIME = sa.DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -27,7 +30,7 @@ def upgrade() -> None:
         sa.Column("id", GUID(length=16), nullable=False),
         sa.Column("session_id", sa.String(length=255), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.Column("expires_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTC_DATETIME, nullable=False),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
         sa.UniqueConstraint("session_id", name="uq_sessions_session_id"),
@@ -40,8 +43,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("password_hash", sa.String(length=72), nullable=False),
-        sa.Column("updated_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
-        sa.Column("created_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTC_DATETIME, nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -53,10 +56,10 @@ def upgrade() -> None:
         sa.Column("hostname", sa.String(length=255), nullable=False),
         sa.Column("interval_s", sa.Double(), nullable=True),
         sa.Column("threshold_percent", sa.Double(), nullable=False),
-        sa.Column("started_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
-        sa.Column("ended_at", cpumon_backend.storage.db.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
-        sa.Column("created_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("started_at", UTC_DATETIME, nullable=False),
+        sa.Column("ended_at", UTC_DATETIME, nullable=True),
+        sa.Column("updated_at", UTC_DATETIME, nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_test_runs_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_test_runs")),
     )
@@ -68,9 +71,9 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("test_run_id", GUID(length=16), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=True),
-        sa.Column("recorded_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", UTC_DATETIME, nullable=False),
         sa.Column("cpu_percent", sa.Double(), nullable=False),
-        sa.Column("created_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["test_run_id"], ["test_runs.id"], name=op.f("fk_cpu_usage_test_run_id_test_runs"), ondelete="CASCADE"
         ),

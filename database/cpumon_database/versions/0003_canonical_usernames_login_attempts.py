@@ -12,17 +12,31 @@ to `login_attempts`, so no cookie value can ever reach them.
 
 from __future__ import annotations
 
+import unicodedata
+
 import sqlalchemy as sa
 from alembic import op
-
-import cpumon_backend.storage.db
-from cpumon_backend.auth.models import AttemptKey, UsernameKey
-from cpumon_backend.auth.usernames import username_key
+from sqlalchemy.dialects import mysql
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# What this revision needs from the backend, as it was when the revision was written: a revision
+# that imported live code could change meaning whenever that code changes.
+
+#: cpumon_backend.storage.db.UTCDateTime's DDL: DATETIME(6) on MySQL/MariaDB, DATETIME elsewhere.
+UTC_DATETIME = sa.DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+#: cpumon_backend.auth.models.UsernameKey and AttemptKey (64 characters, compared byte for byte).
+UsernameKey = sa.String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql")
+AttemptKey = sa.String(64).with_variant(mysql.VARCHAR(64, charset="ascii", collation="ascii_bin"), "mysql")
+
+
+def username_key(raw: str) -> str:
+    """cpumon_backend.auth.usernames.username_key: NFKC, no invisible (Cf) characters, NFKC, case-folded, NFKC."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", raw) if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
 
 
 def upgrade() -> None:
@@ -47,7 +61,7 @@ def upgrade() -> None:
         "login_attempts",
         sa.Column("key", AttemptKey, nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("window_ends_at", cpumon_backend.storage.db.UTCDateTime(), nullable=False),
+        sa.Column("window_ends_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_attempts")),
     )
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:

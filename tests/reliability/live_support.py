@@ -5,13 +5,19 @@ Tests wait on what it records (an event, the close) with a deadline, never with 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cpumon_backend.auth.models import User
+from cpumon_backend.runs.models import CpuUsage, TestRun
 from tests.e2e.conftest import wait_for
 
 
@@ -100,3 +106,23 @@ def ingest_until_stored(api: httpx.Client, run_id: str, seq: int) -> float:
         return time.monotonic() if response.status_code == 201 else None
 
     return wait_for(stored, within=30, what="an ingest to succeed after the outage", every=0.1)
+
+
+async def new_run(writer: AsyncEngine) -> uuid.UUID:
+    """A recording run of the database's first user, made by plain SQL."""
+    run_id = uuid.uuid4()
+    now = dt.datetime.now(dt.UTC)
+    async with writer.begin() as connection:
+        user_id = await connection.scalar(select(User.id).limit(1))
+        values = {"user_id": user_id, "name": "watched", "started_at": now, "created_at": now, "updated_at": now}
+        await connection.execute(insert(TestRun).values(id=run_id, **values))
+    return run_id
+
+
+async def store_samples(writer: AsyncEngine, run_id: uuid.UUID, count: int, ahead_s: float = 0.0) -> None:
+    """`count` samples stored by plain SQL, stamped now (or `ahead_s` seconds in the future)."""
+    now = dt.datetime.now(dt.UTC)
+    at = now + dt.timedelta(seconds=ahead_s)
+    rows = [{"test_run_id": run_id, "recorded_at": at, "cpu_percent": 10.0, "created_at": now} for _ in range(count)]
+    async with writer.begin() as connection:
+        await connection.execute(insert(CpuUsage), rows)

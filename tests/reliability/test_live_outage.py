@@ -9,29 +9,25 @@ answering again, with the outage logged once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cpumon_backend.auth.models import User
 from cpumon_backend.live.feed import LiveEvent, LiveHub, Subscription
-from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.db import create_engine
 from tests.e2e.conftest import wait_for
 
 from .conftest import Database, Server, TcpProxy, prepare, via_proxy
-from .live_support import LiveReader, ingest_until_stored, post_samples
+from .live_support import LiveReader, ingest_until_stored, new_run, post_samples, store_samples
 from .test_db_outage import OUTAGE_S, serve_through
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -91,23 +87,6 @@ async def outage(outage_target: tuple[str, str, TcpProxy | None]) -> AsyncIterat
     finally:
         await feed_engine.dispose()
         await writer.dispose()
-
-
-async def new_run(writer: AsyncEngine) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    now = dt.datetime.now(dt.UTC)
-    async with writer.begin() as connection:
-        user_id = await connection.scalar(select(User.id).limit(1))
-        values = {"user_id": user_id, "name": "watched", "started_at": now, "created_at": now, "updated_at": now}
-        await connection.execute(insert(TestRun).values(id=run_id, **values))
-    return run_id
-
-
-async def store_samples(writer: AsyncEngine, run_id: uuid.UUID, count: int) -> None:
-    now = dt.datetime.now(dt.UTC)
-    rows = [{"test_run_id": run_id, "recorded_at": now, "cpu_percent": 10.0, "created_at": now} for _ in range(count)]
-    async with writer.begin() as connection:
-        await connection.execute(insert(CpuUsage), rows)
 
 
 async def next_event(subscription: Subscription, kind: str, within: float = SLACK_S) -> LiveEvent:

@@ -102,7 +102,29 @@ def _check_timestamps(value: Any) -> None:
 
 
 def _out_of_range(path: str) -> ValidationException:
-    text = "timestamp out of range once converted to UTC"
+    return _invalid_at(path, "timestamp out of range once converted to UTC")
+
+
+AHEAD_RULE = "more than {seconds:g} s ahead of the server's clock (CPUMON_TIMESTAMP_MAX_AHEAD)"
+
+
+def refuse_ahead(request: Request[Any, Any, Any], value: Any, name: str) -> None:
+    """400 naming the rule when `name` of `value` (a struct or a list of them) is too far in the future.
+
+    A client whose clock is far ahead would otherwise store samples that every range and live view
+    treats as the newest for hours or years.
+    """
+    seconds: float = request.app.state.settings.timestamp_max_ahead
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    items = value if isinstance(value, list) else [value]
+    for index, item in enumerate(items):
+        stamp = getattr(item, name, None)
+        if stamp is not None and stamp > latest:
+            path = f"$[{index}].{name}" if isinstance(value, list) else f"$.{name}"
+            raise _invalid_at(path, AHEAD_RULE.format(seconds=seconds))
+
+
+def _invalid_at(path: str, text: str) -> ValidationException:
     field_name = path.rsplit(".", 1)[-1]
     problem: dict[str, Any] = {"message": text, "path": path, "source": "body", "field": field_name}
     if index := _INDEX.match(path):

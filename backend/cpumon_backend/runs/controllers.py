@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from cpumon.wire import MAX_BATCH, NAME_MAX, RUNS_PAGE_MAX, RUNS_PATH, SERIES_POINTS_MAX
 from cpumon_backend.auth.guards import logged_in_user, provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
-from cpumon_backend.http.body import body_operation, read_body
+from cpumon_backend.http.body import body_operation, read_body, refuse_ahead
 from cpumon_backend.http.errors import (
     BodyTooLargeException,
     ConflictException,
@@ -80,6 +80,7 @@ class TestRunController(Controller):
         current_user: NamedDependency[CurrentUser],
     ) -> RunRead:
         data: RunCreate = await read_body(request, RunCreate)
+        refuse_ahead(request, data, "started_at")
         return await lifecycle.start(current_user.id, data)
 
     @get(
@@ -172,6 +173,7 @@ class TestRunController(Controller):
         # on the route that single-sample clients call hundreds of times a second.
         user = logged_in_user(request)
         data: SampleIn | list[SampleIn] = await read_body(request, SampleIn | SampleBatch)
+        refuse_ahead(request, data, "recorded_at")
         return await ingest_service.ingest(parse_run_id(run_id), user.id, data if isinstance(data, list) else [data])
 
     @get(RUN + "/cpu-usage", summary="Samples in time order, keyset-paginated", raises=ERRORS)

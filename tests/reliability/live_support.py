@@ -5,10 +5,13 @@ Tests wait on what it records (an event, the close) with a deadline, never with 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -126,3 +129,52 @@ async def store_samples(writer: AsyncEngine, run_id: uuid.UUID, count: int, ahea
     rows = [{"test_run_id": run_id, "recorded_at": at, "cpu_percent": 10.0, "created_at": now} for _ in range(count)]
     async with writer.begin() as connection:
         await connection.execute(insert(CpuUsage), rows)
+
+
+@dataclass
+class HeldStreams:
+    """Streams opened at once and held open (read) until the block ends: their status codes and answers."""
+
+    statuses: list[int] = field(default_factory=list)
+    refusals: list[httpx.Response] = field(default_factory=list)
+
+
+@contextmanager
+def held_streams(url: str, cookies: httpx.Cookies, run_ids: list[str]) -> Iterator[HeldStreams]:
+    """Open one stream per run id all at once (an asyncio loop in a thread), as a page per run would."""
+    held = HeldStreams()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def one(client: httpx.AsyncClient, run_id: str) -> None:
+        async with client.stream("GET", f"/api/test-runs/{run_id}/live") as response:
+            if response.status_code != 200:
+                await response.aread()
+                held.refusals.append(response)
+            held.statuses.append(response.status_code)
+            if len(held.statuses) == len(run_ids):
+                ready.set()
+            if response.status_code == 200:
+                async for _ in response.aiter_bytes():
+                    pass
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=len(run_ids) + 10)
+        async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=120, limits=limits) as client:
+            tasks = [asyncio.create_task(one(client, run_id)) for run_id in run_ids]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(120):
+            pytest.fail(f"only {len(held.statuses)} of {len(run_ids)} streams answered within 120 s", pytrace=False)
+        yield held
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+        loop.close()

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from bench import servers
 from bench import workloads as w
-from bench.live import live_pages
+from bench.live import PAGES, live_pages
 from bench.report import Outcome, machine, table, write_json
 from bench.servers import (
     BenchError,
@@ -82,7 +82,7 @@ class Suite:
         console.log(text)
 
     def server_env(self) -> dict[str, str]:
-        env: dict[str, str] = {}
+        env = {"CPUMON_LIVE_MAX_PER_USER": str(PAGES)}  # W7: the one bench user holds every live page
         if self.redis_url:
             env |= {"CPUMON_SESSION_REDIS_URL": self.redis_url, "CPUMON_SESSION_REDIS_PREFIX": "cpumon_bench"}
         return env

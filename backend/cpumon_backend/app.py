@@ -23,7 +23,9 @@ from cpumon_backend.health import check_at_startup, health, ready
 from cpumon_backend.http.allow import correct_allow_header
 from cpumon_backend.http.deadline import DeadlineMiddleware
 from cpumon_backend.http.errors import EXCEPTION_HANDLERS
+from cpumon_backend.http.head import answer_head_as_get
 from cpumon_backend.http.query import refuse_repeated_parameters
+from cpumon_backend.http.schema_gate import SchemaGate, SchemaGateMiddleware
 from cpumon_backend.live.controllers import LiveController
 from cpumon_backend.live.feed import LiveHub
 from cpumon_backend.live.limits import StreamLimits, StreamSlots
@@ -33,8 +35,8 @@ from cpumon_backend.runs.controllers import TestRunController
 from cpumon_backend.runs.providers import RunsServices
 from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.db import create_alchemy_config, create_engine
-from cpumon_backend.web.assets import STATIC_DIR, STATIC_PATH, TEMPLATES_DIR
-from cpumon_backend.web.controllers import DashboardController
+from cpumon_backend.web.assets import STATIC_DIR, STATIC_PATH, TEMPLATES_DIR, StaticFileSystem
+from cpumon_backend.web.controllers import DashboardController, favicon
 from cpumon_backend.web.security import SameOriginWritesMiddleware
 
 
@@ -66,7 +68,7 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
             **RunsServices.create(ingest_engine, export_engine, settings).state(),
         }
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -75,12 +77,16 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
             RunEventController,
             LiveController,
             DashboardController,
-            create_static_files_router(STATIC_PATH, [STATIC_DIR], include_in_schema=False),
+            favicon,
+            create_static_files_router(
+                STATIC_PATH, [STATIC_DIR], file_system=StaticFileSystem(), include_in_schema=False
+            ),
         ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         plugins=[SQLAlchemyPlugin(config=alchemy)],
         middleware=[
             SameOriginWritesMiddleware(),
+            SchemaGateMiddleware(SchemaGate(engine)),
             DefineMiddleware(DeadlineMiddleware, seconds=settings.request_timeout),
             DefineMiddleware(SessionMiddleware, backend=auth.sessions),
         ],
@@ -96,3 +102,5 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
         lifespan=auth.lifespan,
         debug=settings.debug,
     )
+    answer_head_as_get(app)
+    return app

@@ -133,6 +133,7 @@ def _serve(settings: ServerSettings) -> int:
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
     ensure_can_listen(settings.host, settings.port)
+    refuse_an_unusable_database(settings)
     uvicorn.run("cpumon_backend.app:create_app", **uvicorn_options(settings))
     return EXIT_OK
 
@@ -141,6 +142,7 @@ def _migrate(settings: ServerSettings) -> int:
     from cpumon_backend.http.errors import is_unavailable  # noqa: PLC0415
     from cpumon_backend.storage.migrations import upgrade  # noqa: PLC0415
 
+    check_database_scheme(settings)
     try:
         before, after = upgrade(settings)
     except Exception as exc:
@@ -241,6 +243,49 @@ def _explain_insert_failure(exc: Exception, username: str) -> Exception:
     if is_unavailable(exc):
         return database_problem(exc)
     return exc
+
+
+def check_database_scheme(settings: ServerSettings) -> None:
+    """A one-line CliError when CPUMON_DATABASE_URL names a database cpumon does not run on
+    (SQLAlchemy would fail later with a traceback about a missing plugin)."""
+    from cpumon_backend.settings import DRIVERS  # noqa: PLC0415
+
+    scheme, separator, _ = settings.database_url.get_secret_value().partition("://")
+    database = scheme.split("+", 1)[0].lower()
+    if not separator or database not in DRIVERS:
+        named = f"{database}://" if separator else "no scheme"
+        supported = ", ".join(f"{name}://" for name in DRIVERS)
+        raise CliError(f"CPUMON_DATABASE_URL: unsupported database ({named}); cpumon supports {supported}")
+
+
+def refuse_an_unusable_database(settings: ServerSettings) -> None:
+    """Before serving: a one-line CliError when the database cannot be used at all (a wrong scheme,
+    access denied, an unknown database, an unreachable host). An unmigrated one is served: its API
+    answers 503 naming `cpumon-server migrate` until it is migrated."""
+    check_database_scheme(settings)
+    failure = asyncio.run(_connection_failure(settings))
+    if failure is not None:
+        raise database_problem(failure)
+
+
+async def _connection_failure(settings: ServerSettings) -> Exception | None:
+    """Why one connection and `SELECT 1` fail as an unusable database does, or None when they work."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from cpumon_backend.http.errors import is_unavailable  # noqa: PLC0415
+    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        if is_unavailable(exc):
+            return exc
+        raise
+    finally:
+        await engine.dispose()
+    return None
 
 
 def database_problem(exc: BaseException) -> CliError:

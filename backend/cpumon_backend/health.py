@@ -56,7 +56,7 @@ async def answers_a_query(connection: AsyncConnection) -> str | None:
 
 
 MIGRATE = "run `cpumon-server migrate`"
-ACCESS_DENIED = 1045
+ACCESS_DENIED = frozenset({1045, 1698})  # a wrong password; an account that cannot log in over TCP
 
 
 @functools.cache
@@ -69,18 +69,49 @@ def head_revision() -> str:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or "base"
 
 
-async def schema_is_current(connection: AsyncConnection) -> str | None:
-    """The schema must be at this server's newest migration: an older one fails every login with 503."""
+async def stored_revision(connection: AsyncConnection) -> str | None:
+    """The schema's migration revision, or None when the database has no cpumon schema."""
     try:
-        revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+        revision: str | None = await connection.scalar(text("SELECT version_num FROM alembic_version"))
     except DBAPIError as exc:
         if "alembic_version" not in str(exc.orig):  # not "no such table" / "doesn't exist"
             raise
-        revision = None
+        return None
+    return revision
+
+
+@functools.cache
+def is_older_revision(revision: str) -> bool:
+    """True when `revision` is one of this server's migrations before its newest (not one it does not know,
+    which a newer server applied)."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+    from alembic.util import CommandError  # noqa: PLC0415
+
+    from cpumon_database import MIGRATIONS_DIR  # noqa: PLC0415
+
+    try:
+        ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(revision)
+    except CommandError:
+        return False
+    return revision != head_revision()
+
+
+async def schema_is_current(connection: AsyncConnection) -> str | None:
+    """The schema must be at this server's newest migration: an older one fails every login with 503."""
+    revision = await stored_revision(connection)
     if revision is None:
         return f"the database has no cpumon schema: {MIGRATE}"
     if revision != head_revision():
         return f"the database schema is at revision {revision}, this server needs {head_revision()}: {MIGRATE}"
+    return None
+
+
+async def schema_is_behind(connection: AsyncConnection) -> str | None:
+    """What `schema_is_current` says when the schema is missing or older than this server's; None when it
+    is current, or newer (a newer server migrated it: this one keeps serving until it is replaced)."""
+    revision = await stored_revision(connection)
+    if revision is None or is_older_revision(revision):
+        return await schema_is_current(connection)
     return None
 
 
@@ -102,7 +133,7 @@ async def readiness_problem(engine: AsyncEngine) -> str | None:
         if failure is None:
             raise
         logger.warning("not ready: %s", driver_message(exc))
-        if driver_error_number(exc) == ACCESS_DENIED:  # a setting to fix, not an outage to wait out
+        if driver_error_number(exc) in ACCESS_DENIED:  # a setting to fix, not an outage to wait out
             return f"database unavailable: {driver_message(exc)}; check CPUMON_DATABASE_URL"
         return failure.value
     return None

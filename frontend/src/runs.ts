@@ -59,7 +59,12 @@ function updateCompare(): void {
       : `Select 2 to ${MAX_COMPARED} runs to compare them (${selected.size} selected).`;
 }
 
+// Each load takes a number; only the newest one may draw. A slower answer to an older request (the
+// unfiltered list asked on opening the page, then a filter submitted) must not replace a newer one.
+let newestLoad = 0;
+
 async function load(): Promise<void> {
+  const thisLoad = ++newestLoad;
   const params = query();
   const offset = Math.max(0, Number(params.get("offset") ?? 0) || 0);
   const asked = new URLSearchParams({ summary: "true", limit: String(PAGE_SIZE), offset: String(offset) });
@@ -72,6 +77,7 @@ async function load(): Promise<void> {
   const body = document.querySelector("#runs tbody") as HTMLElement;
   try {
     const page = await api.runs(asked);
+    if (thisLoad !== newestLoad) return; // superseded while it was on its way
     body.replaceChildren(...page.items.map((run) => row(run, selected, updateCompare)));
     const last = offset + page.items.length;
     status.textContent = page.total === 0 ? "No runs yet." : `Runs ${offset + 1}–${last} of ${page.total}`;
@@ -79,6 +85,7 @@ async function load(): Promise<void> {
     (document.getElementById("prev") as HTMLButtonElement).disabled = offset === 0;
     (document.getElementById("next") as HTMLButtonElement).disabled = last >= page.total;
   } catch (exc) {
+    if (thisLoad !== newestLoad) return;
     status.textContent = `Could not load the runs: ${(exc as Error).message}`;
   }
 }

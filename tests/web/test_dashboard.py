@@ -9,9 +9,10 @@ import csv
 import datetime as dt
 import re
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser import BrowserPage
 from tests.e2e.conftest import ServerProcess
@@ -81,12 +82,42 @@ def test_the_list_shows_the_runs_with_their_figures(logged_in: Page, runs: dict[
     screenshot(page, "runs")
 
 
+UNFILTERED_LIST_READ = """() => performance.getEntriesByType("resource").some((entry) =>
+    new URL(entry.name).pathname === "/api/test-runs" && !entry.name.includes("name=") && entry.responseEnd > 0
+)"""
+
+
 def test_the_list_filters_by_name(logged_in: Page, runs: dict[str, str]) -> None:
+    """The filtered list stays, even when the unfiltered list asked before it answers after it: the
+    page's first request is held until the filtered one has been answered (the race made deterministic)."""
     page = logged_in
+    held: list[Route] = []
+
+    def hold_the_unfiltered_list(route: Route) -> None:
+        if "name=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    def the_list(url: str) -> bool:
+        return urlsplit(url).path == "/api/test-runs"
+
+    expect(page.locator("#runs-status")).to_have_text(re.compile(r"^Runs \d"))  # the login's own list is in
+    page.route(the_list, hold_the_unfiltered_list)
+    page.reload()
     page.get_by_label("Name contains").fill("CHECKOUT")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#runs tbody tr")).to_have_count(2)
     assert "name=CHECKOUT" in page.url
+    assert len(held) == 1, "the page's first (unfiltered) request was not held"
+    held.pop().continue_()
+    # The page has read the late answer (its resource entry is written once the body is in), and the
+    # task that handles it has run: then the list must still be the filtered one.
+    page.wait_for_function(UNFILTERED_LIST_READ)
+    page.evaluate("() => new Promise((done) => setTimeout(done, 0))")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    expect(page.locator("#runs-status")).to_have_text("Runs 1\u20132 of 2")  # an en dash
+    page.unroute(the_list)
     page.go_back()
     expect(page.locator(f'tr[data-run-id="{runs["long"]}"]')).to_have_count(1)
 

@@ -14,9 +14,11 @@ from litestar.types import Message, Scope
 
 
 def allowed_methods(app: Litestar, path_template: str) -> str | None:
+    """The route's methods, with HEAD wherever GET is (cpumon_backend.http.head answers it)."""
     for route in app.routes:
         if isinstance(route, HTTPRoute) and route.path_format == path_template:
-            return ", ".join(sorted(route.methods))
+            methods = route.methods | ({"HEAD"} if "GET" in route.methods else set())
+            return ", ".join(sorted(methods))
     return None
 
 

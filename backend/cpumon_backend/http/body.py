@@ -172,8 +172,9 @@ def _validation_error(message: str) -> ValidationException:
     return ValidationException(detail=f"invalid body at {path}: {text}", extra=[problem])
 
 
-def body_operation(type_: Any, description: str) -> type[Operation]:
-    """An Operation class whose request body is the JSON schema of `type_`, inlined.
+def body_operation(type_: Any, description: str, *, required: bool = True) -> type[Operation]:
+    """An Operation class whose request body is the JSON schema of `type_`, inlined; `required=False`
+    for a body the handler reads with `read_body(..., optional=True)`.
 
     Inlined because Litestar rebuilds `components/schemas` from its own registry, which only
     knows the types that handlers take as `data`.
@@ -187,7 +188,7 @@ def body_operation(type_: Any, description: str) -> type[Operation]:
             self.request_body = RequestBody(
                 content={"application/json": OpenAPIMediaType(schema=_to_schema(schema))},
                 description=description,
-                required=True,
+                required=required,
             )
             errors = self.responses or {}
             if "400" in errors and "415" not in errors:  # read_body's answer to a body that is not JSON

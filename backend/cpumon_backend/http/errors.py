@@ -67,7 +67,8 @@ CANNOT_CONNECT = 2003  # the client's error for a TCP connection that failed or 
 #: MySQL/MariaDB errors that say the database cannot be used now: reaching it, or serving anything.
 MYSQL_UNAVAILABLE = CONNECTION_LOST | {
     1040,  # too many connections
-    1045,  # access denied
+    1045,  # access denied (a wrong password)
+    1698,  # access denied (an account that logs in another way, e.g. unix_socket, over TCP)
     1049,  # unknown database
     1129,  # host blocked
     1203,  # user has too many connections

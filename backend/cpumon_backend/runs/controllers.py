@@ -140,7 +140,7 @@ class TestRunController(Controller):
         status_code=HTTP_200_OK,
         summary="End a run (the first finish wins: later ones get the stored end time)",
         raises=ERRORS,
-        operation_class=body_operation(RunFinish, "optional: when the run ended (default: now)"),
+        operation_class=body_operation(RunFinish, "optional: when the run ended (default: now)", required=False),
     )
     async def finish_run(
         self,

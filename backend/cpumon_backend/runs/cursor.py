@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-PATTERN = r"^[0-9]{1,18}\.[0-9]{1,18}$"
-_PATTERN = re.compile(PATTERN.removeprefix("^").removesuffix("$"))  # used with fullmatch: no "\n" after "$"
+_DIGITS_DOT_DIGITS = r"[0-9]{1,18}\.[0-9]{1,18}"
+#: `$(?!\n)`: Python's `$` also matches before a final newline, JSON Schema's (ECMA-262) only at the end.
+PATTERN = rf"^{_DIGITS_DOT_DIGITS}$(?!\n)"
+_PATTERN = re.compile(_DIGITS_DOT_DIGITS)  # used with fullmatch
 _ORIGIN = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 _ONE_US = dt.timedelta(microseconds=1)
 _MAX_US = (dt.datetime.max.replace(tzinfo=dt.UTC) - _ORIGIN) // _ONE_US

@@ -6,11 +6,33 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from litestar.file_system import BaseLocalFileSystem
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_PATH = "/static"
 ENTRY = "src/main.ts"
+
+
+class StaticFileSystem(BaseLocalFileSystem):
+    """The local files under /static, where a name the operating system cannot look up is just not there.
+
+    Litestar answers 500 (with a traceback in the log) when looking a name up fails for any other
+    reason than "not found": a NUL byte (ValueError), a name or path too long, a file used as a
+    folder (`app.js/x`), a symlink loop (OSError). Any visitor can send those: each is a 404.
+    """
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        try:
+            return await super().info(path, **kwargs)
+        except (FileNotFoundError, PermissionError):
+            raise
+        except (ValueError, OSError) as exc:
+            raise FileNotFoundError(f"no such file: {exc}") from None
 
 
 class AssetsMissingError(RuntimeError):

@@ -156,7 +156,7 @@ def cluster(session: nox.Session) -> None:
         session.run("apt-get", "update", "-qq", external=True, env=env)
         session.run("apt-get", "install", "-y", "-qq", "galera-4", "rsync", external=True, env=env)
     session.install("-e", ".[test]")
-    # -s: the tests print the figures the README quotes. The first tests wait for the cluster and servers to start.
+    # -s: the tests print the figures docs/production.md quotes. The first tests wait for the cluster and servers.
     session.run("pytest", "tests/cluster", "-s", "--timeout=600", *session.posargs, env={"CPUMON_TEST_GALERA": "1"})
 
 

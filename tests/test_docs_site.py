@@ -22,6 +22,9 @@ import pytest
 
 from tests.browser import BrowserPage, browser, browser_page  # noqa: F401 - fixtures
 
+#: One worker builds the site once for every test of the module (the lanes run with --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("docs-site")
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Attributes whose URL a browser loads while it shows the page.
 LOADED = {"src", "srcset", "href", "poster", "data", "action", "formaction"}

@@ -22,9 +22,9 @@ from cpumon import __version__
 from cpumon.backoff import is_retryable_status
 from cpumon.credentials import Credentials
 from cpumon.sample import Sample
-from cpumon.session import LOGOUT_PATH, LoginAgain, SessionFile
+from cpumon.session import LoginAgain, SessionFile
 from cpumon.settings import AgentSettings
-from cpumon.wire import LOGIN_PATH
+from cpumon.wire import FINISH_ROUTE, LOGIN_PATH, LOGOUT_PATH, ME_PATH, RUNS_PATH, SAMPLES_ROUTE, run_path
 
 NO_PASSWORD = "no password to log in with"  # noqa: S105 - a message, not a password
 
@@ -141,7 +141,7 @@ class ApiClient:
         if not self.has_saved_session:
             await self.login(time_limit=time_limit)
             return
-        await self._request("GET", "/api/auth/me", json=None, time_limit=time_limit)
+        await self._request("GET", ME_PATH, json=None, time_limit=time_limit)
         self.logged_in = True
 
     async def login(self, *, time_limit: float | None = None) -> None:
@@ -199,7 +199,7 @@ class ApiClient:
     ) -> RunCreated:
         body = await self._request(
             "POST",
-            "/api/test-runs",
+            RUNS_PATH,
             json={
                 "name": name,
                 "hostname": hostname,
@@ -215,7 +215,7 @@ class ApiClient:
                 started_at=dt.datetime.fromisoformat(str(body["started_at"])),
             )
         except (KeyError, TypeError, ValueError):
-            raise ApiRejectedError("the API answered POST /api/test-runs with an unexpected body") from None
+            raise ApiRejectedError(f"the API answered POST {RUNS_PATH} with an unexpected body") from None
 
     async def find_run(self, *, name: str, hostname: str, started_at: dt.datetime) -> str | None:
         """The id of the caller's run with this name, host and start, if the API has one.
@@ -224,7 +224,7 @@ class ApiClient:
         created it, and a second one would be an empty duplicate.
         """
         query = str(httpx.QueryParams({"name": name, "limit": 500}))
-        body = await self._request("GET", f"/api/test-runs?{query}", json=None)
+        body = await self._request("GET", f"{RUNS_PATH}?{query}", json=None)
         try:
             for item in body["items"]:
                 when = dt.datetime.fromisoformat(str(item["started_at"]))
@@ -233,12 +233,12 @@ class ApiClient:
                 if item["name"] == name and item.get("hostname") == hostname and when == started_at:
                     return str(item["id"])
         except (KeyError, TypeError, ValueError):
-            raise ApiRejectedError("the API answered GET /api/test-runs with an unexpected body") from None
+            raise ApiRejectedError(f"the API answered GET {RUNS_PATH} with an unexpected body") from None
         return None
 
     async def post_samples(self, run_id: str, samples: Sequence[Sample]) -> StoredCounts:
         body = await self._request(
-            "POST", f"/api/test-runs/{run_id}/cpu-usage", json=[sample.to_api() for sample in samples]
+            "POST", run_path(SAMPLES_ROUTE, run_id), json=[sample.to_api() for sample in samples]
         )
         try:
             return StoredCounts(inserted=int(body["inserted"]), duplicates=int(body["duplicates"]))
@@ -248,7 +248,7 @@ class ApiClient:
 
     async def finish_run(self, run_id: str, ended_at: dt.datetime, *, time_limit: float | None = None) -> None:
         await self._request(
-            "POST", f"/api/test-runs/{run_id}/finish", json={"ended_at": ended_at.isoformat()}, time_limit=time_limit
+            "POST", run_path(FINISH_ROUTE, run_id), json={"ended_at": ended_at.isoformat()}, time_limit=time_limit
         )
 
     async def get(self, path: str) -> Any:

@@ -11,7 +11,8 @@ import html
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from cpumon.wire import RunSummary
 
 COLUMNS = (
     ("host", "Host"),
@@ -30,7 +31,7 @@ class RunWindow:
     """One run's summary over the test window, plus its latest sample (the host's current CPU)."""
 
     hostname: str
-    summary: Mapping[str, Any]
+    summary: RunSummary
     latest_percent: float | None
     interval_s: float | None = None
     running: bool = False
@@ -78,19 +79,21 @@ def combine(windows: Iterable[RunWindow]) -> list[HostFigures]:
 
 
 def _host(host: str, runs: Sequence[RunWindow]) -> HostFigures:
-    sampled = [run for run in runs if run.summary["sample_count"]]
-    samples = sum(int(run.summary["sample_count"]) for run in sampled)
-    latest = max(sampled, key=lambda run: str(run.summary["last_sample_at"]), default=None)
-    avg = sum(float(run.summary["avg_percent"]) * int(run.summary["sample_count"]) for run in sampled)
+    sampled = [run for run in runs if run.summary.sample_count]
+    samples = sum(run.summary.sample_count for run in sampled)
+    latest = max(
+        sampled, key=lambda run: run.summary.last_sample_at or dt.datetime.min.replace(tzinfo=dt.UTC), default=None
+    )
+    avg = sum((run.summary.avg_percent or 0.0) * run.summary.sample_count for run in sampled)
     return HostFigures(
         host=host,
         runs=len(runs),
         samples=samples,
         current_percent=latest.latest_percent if latest else None,
         avg_percent=avg / samples if samples else None,
-        max_percent=max((float(run.summary["max_percent"]) for run in sampled), default=None),
-        threshold_percent=float((latest or runs[-1]).summary["threshold_percent"]),
-        above_s=round(sum(float(run.summary["time_above_threshold_s"]) for run in runs), 6),
+        max_percent=max((run.summary.max_percent or 0.0 for run in sampled), default=None),
+        threshold_percent=(latest or runs[-1]).summary.threshold_percent,
+        above_s=round(sum(run.summary.time_above_threshold_s for run in runs), 6),
     )
 
 
@@ -102,8 +105,8 @@ def settled(windows: Iterable[RunWindow], end: dt.datetime) -> bool:
     for window in windows:
         if not window.running or not window.interval_s:
             continue
-        last = window.summary["last_sample_at"]
-        if last is None or dt.datetime.fromisoformat(str(last)) < end - dt.timedelta(seconds=window.interval_s):
+        last = window.summary.last_sample_at
+        if last is None or last < end - dt.timedelta(seconds=window.interval_s):
             return False
     return True
 

@@ -1,4 +1,8 @@
-"""One CPU reading, as taken, queued, spooled and uploaded."""
+"""One CPU reading, as taken, queued, spooled and uploaded.
+
+Its fields are the contract's upload fields (cpumon.wire.UPLOAD_FIELDS), in their order: the upload
+body, the spool row and the server's ingest row follow that one order.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# The optional figures beside the total, in the order of the API, the spool rows and the CSV.
-BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
+from cpumon.wire import BREAKDOWN_FIELDS, UPLOAD_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +30,14 @@ class Sample:
         return tuple(getattr(self, name) for name in BREAKDOWN_FIELDS)
 
     def to_api(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "seq": self.seq,
-            "recorded_at": self.recorded_at.isoformat(),
-            "cpu_percent": self.cpu_percent,
-        }
-        body.update(
-            (name, value) for name, value in zip(BREAKDOWN_FIELDS, self.breakdown, strict=True) if value is not None
-        )
-        return body
+        """The upload body: the figures this sample has (older servers know only the total)."""
+        return {name: value for name, value in zip(UPLOAD_FIELDS, self.to_row(), strict=True) if value is not None}
 
     def to_row(self) -> list[Any]:
-        """Compact form for spool files."""
-        return [self.seq, self.recorded_at.isoformat(), self.cpu_percent, *self.breakdown]
+        """Compact form for spool files: the values in the order of UPLOAD_FIELDS."""
+        return [
+            getattr(self, name) if name != "recorded_at" else self.recorded_at.isoformat() for name in UPLOAD_FIELDS
+        ]
 
     @classmethod
     def from_row(cls, row: Any) -> Sample:

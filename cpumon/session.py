@@ -24,9 +24,8 @@ import httpx
 import platformdirs
 
 from cpumon.spool import private_dir, write_atomically
-from cpumon.wire import LOGIN_PATH
+from cpumon.wire import LOGIN_PATH, LOGOUT_PATH
 
-LOGOUT_PATH = "/api/auth/logout"
 log = logging.getLogger(__name__)
 
 

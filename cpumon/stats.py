@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from cpumon.sample import BREAKDOWN_FIELDS, Sample
+from cpumon.sample import Sample
 from cpumon.threshold import ThresholdOn, watched_percent
+from cpumon.wire import BREAKDOWN_FIELDS
 
 _ONE_SECOND_US = 1_000_000
 _AVERAGED = BREAKDOWN_FIELDS[:4]  # user, system, iowait, steal; the hottest core is a max

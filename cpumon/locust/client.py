@@ -20,6 +20,7 @@ from cpumon.errors import SettingsError
 from cpumon.locust_figures import RunWindow
 from cpumon.login import login_failure
 from cpumon.settings import AgentSettings, env_var, load_settings, resolve_config_file
+from cpumon.wire import LOGIN_PATH, RUN_ROUTE, RUNS_PATH, RunSummary, run_path
 
 MAX_RUNS = 500  # runs of the hosts in one test window: far more than a load test watches
 
@@ -62,7 +63,7 @@ class CpumonApi:
         """Start a session; a CpumonError with the agent's one-line explanation if it cannot."""
         payload = {"username": self.username, "password": self._password.get_secret_value()}
         try:
-            self._call("POST", "/api/auth/login", json=payload)
+            self._call("POST", LOGIN_PATH, json=payload)
         except ApiError as exc:
             raise login_failure(self.base_url, self.username, exc) from None
         self._logged_in = True
@@ -74,19 +75,19 @@ class CpumonApi:
         params: dict[str, Any] = {"active_from": start.isoformat(), "active_to": end.isoformat(), "limit": MAX_RUNS}
         if hosts:
             params["host"] = ",".join(hosts)
-        runs = self._get("/api/test-runs", params)["items"]
+        runs = self._get(RUNS_PATH, params)["items"]
         return [self._window(run, start, end, threshold) for run in runs]
 
     def _window(
         self, run: Mapping[str, Any], start: dt.datetime, end: dt.datetime, threshold: float | None
     ) -> RunWindow:
-        path = f"/api/test-runs/{run['id']}"
+        path = run_path(RUN_ROUTE, str(run["id"]))
         limit = {} if threshold is None else {"threshold": threshold}
-        summary = self._get(path, {"from": start.isoformat(), "to": end.isoformat(), **limit})["summary"]
+        summary = self._summary(path, {"from": start.isoformat(), "to": end.isoformat(), **limit})
         latest = None
-        if summary["last_sample_at"]:
-            last = summary["last_sample_at"]
-            latest = self._get(path, {"from": last, "to": last})["summary"]["avg_percent"]
+        if summary.last_sample_at:
+            last = summary.last_sample_at.isoformat()
+            latest = self._summary(path, {"from": last, "to": last}).avg_percent
         return RunWindow(
             hostname=str(run["hostname"]),
             summary=summary,
@@ -94,6 +95,10 @@ class CpumonApi:
             interval_s=run.get("interval_s"),
             running=run.get("ended_at") is None,
         )
+
+    def _summary(self, path: str, params: Mapping[str, Any]) -> RunSummary:
+        """A run's summary (GET one run), over the window the params give."""
+        return RunSummary.from_json(self._get(path, params)["summary"])
 
     def _get(self, path: str, params: Mapping[str, Any]) -> Any:
         if not self._logged_in:

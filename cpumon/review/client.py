@@ -21,7 +21,18 @@ from cpumon.credentials import Credentials
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError
 from cpumon.login import log_in, refusal, unavailable
 from cpumon.settings import AgentSettings
-from cpumon.wire import EVENTS_SUFFIX, RUNS_PAGE_MAX, RUNS_PATH, RunSummary, time_or_none
+from cpumon.wire import (
+    CSV_ROUTE,
+    EVENTS_SUFFIX,
+    RUN_ROUTE,
+    RUNS_PAGE_MAX,
+    RUNS_PATH,
+    SERIES_ROUTE,
+    RunSummary,
+    SeriesPoint,
+    run_path,
+    time_or_none,
+)
 
 T = TypeVar("T")
 RUNS = RUNS_PATH
@@ -84,16 +95,8 @@ class Event:
         return cls(at=_time(body["at"]), kind=str(body["kind"]), text=str(body["text"]))
 
 
-@dataclass(frozen=True)
-class Bucket:
-    """One time bucket of /cpu-usage/series."""
-
-    start: dt.datetime
-    count: int
-    min_percent: float
-    avg_percent: float
-    max_percent: float
-    max_core_percent: float | None = None  # the hottest core in the bucket, when the samples carry it
+#: One time bucket of a run's series: the contract's type.
+Bucket = SeriesPoint
 
 
 class ReviewClient:
@@ -140,11 +143,11 @@ class ReviewClient:
 
     async def run(self, run_id: str, *, threshold: float | None = None) -> Run:
         params = {} if threshold is None else {"threshold": threshold}
-        return await self._get(f"{RUNS}/{run_id}", params, Run.from_api, run_id=run_id)
+        return await self._get(run_path(RUN_ROUTE, run_id), params, Run.from_api, run_id=run_id)
 
     async def delete_run(self, run_id: str) -> None:
         """Delete the run and its samples."""
-        await self._call("DELETE", f"{RUNS}/{run_id}", {}, lambda _: None, run_id=run_id)
+        await self._call("DELETE", run_path(RUN_ROUTE, run_id), {}, lambda _: None, run_id=run_id)
 
     async def add_event(self, run_id: str, event: dict[str, Any]) -> Event:
         """Add `event` (text, and optionally at and kind) to the run; the stored event."""
@@ -152,12 +155,12 @@ class ReviewClient:
         return await self._call("POST", path, {}, Event.from_api, run_id=run_id, body=event)
 
     async def series(self, run_id: str, points: int) -> list[Bucket]:
-        return await self._get(f"{RUNS}/{run_id}/cpu-usage/series", {"points": points}, _buckets, run_id=run_id)
+        return await self._get(run_path(SERIES_ROUTE, run_id), {"points": points}, _buckets, run_id=run_id)
 
     @asynccontextmanager
     async def csv(self, run_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """The run's CSV as an async iterator of chunks, read as it arrives (never held whole)."""
-        path = f"{RUNS}/{run_id}/cpu-usage.csv"
+        path = run_path(CSV_ROUTE, run_id)
         try:
             async with self.api.stream(path) as response:
                 if response.status_code >= 300:
@@ -218,17 +221,7 @@ def _run_page(body: Any) -> RunPage:
 
 
 def _buckets(body: Any) -> list[Bucket]:
-    return [
-        Bucket(
-            start=_time(item["start"]),
-            count=int(item["count"]),
-            min_percent=float(item["min_percent"]),
-            avg_percent=float(item["avg_percent"]),
-            max_percent=float(item["max_percent"]),
-            max_core_percent=_float_or_none(item.get("max_core_percent")),
-        )
-        for item in body["items"]
-    ]
+    return [SeriesPoint.from_json(item) for item in body["items"]]
 
 
 async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes]:

@@ -1,40 +1,18 @@
 // The API, as the pages use it: same origin, the session cookie (HttpOnly: never read here), JSON bodies.
+import type { components, paths } from "./api-schema.gen";
 
-export interface Summary {
-  sample_count: number;
-  avg_percent: number | null;
-  min_percent: number | null;
-  max_percent: number | null;
-  first_sample_at: string | null;
-  last_sample_at: string | null;
-  threshold_percent: number;
-  time_above_threshold_s: number;
-}
+// The API's types are generated at build time from its OpenAPI document (frontend/build.py):
+// nothing here restates a field, and a path the document lacks does not compile.
+type Schemas = components["schemas"];
+export type Summary = Schemas["RunSummary"];
+export type Run = Schemas["RunListItem"]; // a run of a list; one run (RunDetail) always has its summary
+export type RunPage = Schemas["RunPage"];
+export type SeriesPoint = Schemas["SeriesPoint"];
+type Path = keyof paths;
 
-export interface Run {
-  id: string;
-  name: string;
-  hostname: string;
-  interval_s: number | null;
-  threshold_percent: number;
-  started_at: string;
-  ended_at: string | null;
-  summary: Summary | null;
-}
-
-export interface RunPage {
-  items: Run[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-export interface SeriesPoint {
-  start: string;
-  count: number;
-  min_percent: number;
-  avg_percent: number;
-  max_percent: number;
+/** `path` of the API's document, with the run id in its place. */
+export function at(path: Path, runId?: string): string {
+  return runId === undefined ? path : path.replace("{run_id}", encodeURIComponent(runId));
 }
 
 export class ApiError extends Error {
@@ -54,7 +32,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
-  if (response.status === 401 && path !== "/api/auth/login") {
+  if (response.status === 401 && path !== at("/api/auth/login")) {
     window.location.assign("/"); // the session ended: back to the login page
   }
   if (!response.ok) {
@@ -71,21 +49,19 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 export const api = {
-  login: (username: string, password: string) => request<unknown>("POST", "/api/auth/login", { username, password }),
-  logout: () => request<void>("POST", "/api/auth/logout"),
-  runs: (params: URLSearchParams) => request<RunPage>("GET", `/api/test-runs?${params}`),
-  run: (id: string) => request<Run>("GET", `/api/test-runs/${encodeURIComponent(id)}`),
-  deleteRun: (id: string) => request<void>("DELETE", `/api/test-runs/${encodeURIComponent(id)}`),
+  login: (username: string, password: string) => request<unknown>("POST", at("/api/auth/login"), { username, password }),
+  logout: () => request<void>("POST", at("/api/auth/logout")),
+  runs: (params: URLSearchParams) => request<RunPage>("GET", `${at("/api/test-runs")}?${params}`),
+  run: (id: string) => request<Schemas["RunDetail"]>("GET", at("/api/test-runs/{run_id}", id)),
+  deleteRun: (id: string) => request<void>("DELETE", at("/api/test-runs/{run_id}", id)),
   series: async (id: string, points: number, range?: { from: Date; to: Date }) => {
     const params = new URLSearchParams({ points: String(points) });
     if (range) {
       params.set("from", range.from.toISOString());
       params.set("to", range.to.toISOString());
     }
-    const page = await request<{ items: SeriesPoint[] }>(
-      "GET",
-      `/api/test-runs/${encodeURIComponent(id)}/cpu-usage/series?${params}`,
-    );
+    const path = at("/api/test-runs/{run_id}/cpu-usage/series", id);
+    const page = await request<Schemas["Series"]>("GET", `${path}?${params}`);
     return page.items;
   },
 };

@@ -1,9 +1,10 @@
 // A run's page: its summary, a zoomable min/avg/max chart fed by the series endpoint, live updates
 // pushed by the server while it records, CSV export and delete.
 import type uPlot from "uplot";
-import { type Run, type Summary, api } from "./api";
+import { type Run, type Summary, api, at } from "./api";
 import { type Columns, fitWidth, runChart, toColumns } from "./chart";
 import { el, formatDuration, formatPercent, formatTime, runDuration, zoneName } from "./format";
+import { secondsAbove } from "./threshold";
 
 const POINTS = 500; // buckets per view: a long run is never read sample by sample
 const MAX_LIVE_POINTS = 2_000; // past this many appended points, the whole view is fetched anew, coarser
@@ -47,7 +48,7 @@ export function advanceSummary(s: Summary, points: [number, number][]): Summary 
     next.avg_percent = total / next.sample_count;
     next.min_percent = Math.min(next.min_percent ?? cpu, cpu);
     next.max_percent = Math.max(next.max_percent ?? cpu, cpu);
-    if (previous !== null && cpu > next.threshold_percent) next.time_above_threshold_s += Math.max(0, t - previous);
+    next.time_above_threshold_s += secondsAbove(previous, t, cpu, next.threshold_percent);
     previous = t;
     next.last_sample_at = new Date(t * 1000).toISOString();
   }
@@ -183,7 +184,7 @@ function subscribe(id: string, view: RunView): Promise<void> {
     let gap = false;
     const timer = window.setTimeout(resolve, READY_WAIT_MS);
     const open = (): void => {
-      const source = new EventSource(`/api/test-runs/${encodeURIComponent(id)}/live`);
+      const source = new EventSource(at("/api/test-runs/{run_id}/live", id));
       const live = (): void => {
         setBadge("● Recording, live", true);
         if (gap) {

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from cpumon_backend.runs.models import BREAKDOWN_FIELDS
+from cpumon.wire import BREAKDOWN_FIELDS
 from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.migrations import upgrade
 from tests.backend.conftest import at, start_run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from typing import Any
 
 from cpumon.locust_figures import (
     HostFigures,
@@ -19,21 +18,30 @@ from cpumon.locust_figures import (
     text_table,
     too_hot,
 )
+from cpumon.wire import RunSummary
 
 START = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 END = START + dt.timedelta(seconds=30)
 
 
 def window(host: str, count: int, avg: float, high: float, above: float, last: str, latest: float) -> RunWindow:
-    summary: dict[str, Any] = {
-        "sample_count": count,
-        "avg_percent": avg if count else None,
-        "max_percent": high if count else None,
-        "last_sample_at": last if count else None,
-        "threshold_percent": 80.0,
-        "time_above_threshold_s": above,
-    }
+    summary = RunSummary.from_json(
+        {
+            "sample_count": count,
+            "avg_percent": avg if count else None,
+            "max_percent": high if count else None,
+            "last_sample_at": last if count else None,
+            "threshold_percent": 80.0,
+            "time_above_threshold_s": above,
+        }
+    )
     return RunWindow(hostname=host, summary=summary, latest_percent=latest if count else None)
+
+
+def last_at(text: str | None) -> RunSummary:
+    return RunSummary.from_json(
+        {"sample_count": 0, "last_sample_at": text, "threshold_percent": 80, "time_above_threshold_s": 0}
+    )
 
 
 def test_runs_of_one_host_add_up_weighted_by_samples() -> None:
@@ -48,7 +56,7 @@ def test_runs_of_one_host_add_up_weighted_by_samples() -> None:
 
 
 def test_hosts_are_sorted_and_an_empty_run_shows_dashes() -> None:
-    figures = combine([window("b", 3, 10, 10, 0, "x", 10), window("a", 0, 0, 0, 0, "", 0)])
+    figures = combine([window("b", 3, 10, 10, 0, "2026-01-01T12:00:01Z", 10), window("a", 0, 0, 0, 0, "", 0)])
     assert [f.host for f in figures] == ["a", "b"]
     assert figures[0].row()["avg_percent"] == figures[0].row()["current_percent"] == "-"
     assert figures[0].samples == 0
@@ -94,10 +102,10 @@ def test_the_section_goes_before_the_body_ends() -> None:
 
 
 def test_settled_once_running_runs_stored_their_samples_up_to_the_end() -> None:
-    late = RunWindow("web", {"last_sample_at": "2026-01-01T12:00:28Z"}, 1.0, interval_s=1.0, running=True)
-    fresh = RunWindow("web", {"last_sample_at": "2026-01-01T12:00:29.5Z"}, 1.0, interval_s=1.0, running=True)
-    finished = RunWindow("db", {"last_sample_at": "2026-01-01T12:00:01Z"}, 1.0, interval_s=1.0, running=False)
-    empty = RunWindow("db", {"last_sample_at": None}, None, interval_s=1.0, running=True)
+    late = RunWindow("web", last_at("2026-01-01T12:00:28Z"), 1.0, interval_s=1.0, running=True)
+    fresh = RunWindow("web", last_at("2026-01-01T12:00:29.5Z"), 1.0, interval_s=1.0, running=True)
+    finished = RunWindow("db", last_at("2026-01-01T12:00:01Z"), 1.0, interval_s=1.0, running=False)
+    empty = RunWindow("db", last_at(None), None, interval_s=1.0, running=True)
     assert settled([fresh, finished], END)
     assert not settled([late], END)
     assert not settled([empty], END)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cpumon_backend.runs.models import BREAKDOWN_FIELDS
+from cpumon.wire import BREAKDOWN_FIELDS
 from tests.e2e.conftest import PASSWORD, USERNAME
 from tests.review.conftest import BIG_SAMPLES, SMALL_SAMPLES, Seeded, cpumon_command, peak_rss_kib, run_cpumon
 

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
+from cpumon.wire import AUTH_PATH, LOGIN_ROUTE, LOGOUT_ROUTE, ME_ROUTE
 from cpumon_backend.auth.guards import SESSION_USER_ID, SESSION_USERNAME, provide_current_user, requires_login
 from cpumon_backend.auth.passwords import Passwords
 from cpumon_backend.auth.providers import provide_users_service
@@ -31,7 +32,7 @@ def _too_many(refusal: Refusal) -> TooManyRequestsException:
 
 
 class AuthController(Controller):
-    path = "/api/auth"
+    path = AUTH_PATH
     tags = ["auth"]  # noqa: RUF012 - Litestar reads it as a class attribute
     dependencies = {  # noqa: RUF012
         "users_service": Provide(provide_users_service),
@@ -39,7 +40,7 @@ class AuthController(Controller):
     }
 
     @post(
-        "/login",
+        LOGIN_ROUTE,
         status_code=HTTP_200_OK,
         summary="Log in: starts a server-side session and sets its cookie",
         raises=[ClientException, NotAuthorizedException, TooManyRequestsException, DatabaseUnavailableException],
@@ -71,7 +72,7 @@ class AuthController(Controller):
         return UserRead(id=user.id, username=user.username)
 
     @post(
-        "/logout",
+        LOGOUT_ROUTE,
         status_code=HTTP_204_NO_CONTENT,
         guards=[requires_login],
         summary="Log out: deletes the session server-side and expires the cookie",
@@ -80,6 +81,6 @@ class AuthController(Controller):
     async def logout(self, request: Request[Any, Any, Any]) -> None:
         request.clear_session()
 
-    @get("/me", guards=[requires_login], summary="The logged-in user", raises=[NotAuthorizedException])
+    @get(ME_ROUTE, guards=[requires_login], summary="The logged-in user", raises=[NotAuthorizedException])
     async def me(self, current_user: NamedDependency[CurrentUser]) -> UserRead:
         return UserRead(id=current_user.id, username=current_user.username)

@@ -8,11 +8,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
+from cpumon.wire import LOGIN_PATH
 from cpumon_backend.auth.schemas import CurrentUser
 
 SESSION_USER_ID = "uid"
 SESSION_USERNAME = "username"
-NOT_LOGGED_IN = "not logged in: POST /api/auth/login first"
+NOT_LOGGED_IN = f"not logged in: POST {LOGIN_PATH} first"
 
 
 def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:

@@ -15,14 +15,14 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from cpumon.wire import RUNS_PATH
+from cpumon.wire import LIVE_ROUTE, RUNS_PATH
 from cpumon_backend.auth.guards import provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
 from cpumon_backend.http.errors import json_error_response
 from cpumon_backend.live.feed import CLOSE, FINAL_KINDS, RECONNECTING, LiveEvent, LiveHub, Subscription
 from cpumon_backend.live.limits import LiveGate, TooManyStreamsException
 from cpumon_backend.live.sessions import SessionWatch
-from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id
+from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id, route
 from cpumon_backend.runs.providers import provide_query_service
 from cpumon_backend.runs.queries import RunQueryService
 
@@ -98,7 +98,7 @@ class LiveController(Controller):
     }
 
     @get(
-        "/{run_id:str}/live",
+        route(LIVE_ROUTE),
         summary="New samples of a run as Server-Sent Events (ready, samples, ended, gone, reconnecting, resumed)",
         description="`samples` carries [[epoch seconds, cpu %], ...] stored since the last event, about "
         "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted; "

@@ -18,7 +18,18 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from cpumon.wire import MAX_BATCH, NAME_MAX, RUNS_PAGE_MAX, RUNS_PATH, SERIES_POINTS_MAX
+from cpumon.wire import (
+    CSV_ROUTE,
+    FINISH_ROUTE,
+    MAX_BATCH,
+    NAME_MAX,
+    RUN_ROUTE,
+    RUNS_PAGE_MAX,
+    RUNS_PATH,
+    SAMPLES_ROUTE,
+    SERIES_POINTS_MAX,
+    SERIES_ROUTE,
+)
 from cpumon_backend.auth.guards import logged_in_user, provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
 from cpumon_backend.http.body import body_operation, read_body, refuse_ahead
@@ -49,7 +60,13 @@ from cpumon_backend.runs.schemas import (
 )
 from cpumon_backend.runs.window import Hosts, Instant, Window, hosts_from_query, instant, window_from_query
 
-RUN = "/{run_id:str}"
+
+def route(template: str) -> str:
+    """A route of the contract (cpumon.wire) as Litestar declares it: the run id is a str parameter."""
+    return template.replace("{run_id}", "{run_id:str}")
+
+
+RUN = route(RUN_ROUTE)
 # 400 is documented once, as ValidationException: Litestar adds it to every handler with parameters, and
 # listing ClientException beside it (same status, same body) would make a `oneOf` that no body can satisfy.
 ERRORS = [ValidationException, NotAuthorizedException, NotFoundException, DatabaseUnavailableException]
@@ -136,7 +153,7 @@ class TestRunController(Controller):
         return await queries.detail(parse_run_id(run_id), current_user.id, threshold, window)
 
     @post(
-        RUN + "/finish",
+        route(FINISH_ROUTE),
         status_code=HTTP_200_OK,
         summary="End a run (the first finish wins: later ones get the stored end time)",
         raises=ERRORS,
@@ -159,7 +176,7 @@ class TestRunController(Controller):
         await lifecycle.remove(parse_run_id(run_id), current_user.id)
 
     @post(
-        RUN + "/cpu-usage",
+        route(SAMPLES_ROUTE),
         operation_id="ingestSamples",
         summary="Store one sample or a list of up to 10,000; (run, seq) pairs already stored are skipped",
         raises=[*ERRORS, ConflictException, BodyTooLargeException],
@@ -176,7 +193,7 @@ class TestRunController(Controller):
         refuse_ahead(request, data, "recorded_at")
         return await ingest_service.ingest(parse_run_id(run_id), user.id, data if isinstance(data, list) else [data])
 
-    @get(RUN + "/cpu-usage", summary="Samples in time order, keyset-paginated", raises=ERRORS)
+    @get(route(SAMPLES_ROUTE), summary="Samples in time order, keyset-paginated", raises=ERRORS)
     async def list_samples(
         self,
         run_id: RunId,
@@ -197,7 +214,7 @@ class TestRunController(Controller):
         return await queries.samples(parse_run_id(run_id), current_user.id, limit, after)
 
     @get(
-        RUN + "/cpu-usage/series",
+        route(SERIES_ROUTE),
         operation_id="getSeries",
         summary="The run downsampled in SQL to at most N time buckets",
         raises=ERRORS,
@@ -217,7 +234,7 @@ class TestRunController(Controller):
         )
 
     @get(
-        RUN + "/cpu-usage.csv",
+        route(CSV_ROUTE),
         summary="Every sample of the run as CSV, streamed",
         media_type="text/csv",
         raises=ERRORS,

@@ -29,9 +29,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import DateTime, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cpumon.wire import SAMPLE_FIELDS
 from cpumon_backend.auth.guards import SESSION_USER_ID
 from cpumon_backend.runs.models import TestRun
-from cpumon_backend.runs.queries import SAMPLE_COLUMNS, SAMPLE_FIELDS, samples_after
+from cpumon_backend.runs.queries import SAMPLE_COLUMNS, samples_after
 
 logger = logging.getLogger("cpumon.server")
 

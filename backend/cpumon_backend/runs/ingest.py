@@ -23,20 +23,21 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cpumon.wire import UPLOAD_FIELDS, SampleRead, field_types
 from cpumon_backend.http.errors import RuleRefusedError
-from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
+from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.schemas import IngestResult, SampleIn
 from cpumon_backend.runs.sql import InsertFromJson
 from cpumon_backend.storage.db import UTC, on_galera, utcnow
 from cpumon_backend.storage.retry import retry_conflicts
 
-#: The sample fields that travel in the JSON rows, in row order, with their MySQL JSON_TABLE types.
-JSON_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("seq", "BIGINT"),
-    ("recorded_at", "DATETIME(6)"),
-    ("cpu_percent", "DOUBLE"),
-    *((name, "DOUBLE") for name in BREAKDOWN_FIELDS),
+_JSON_TABLE_TYPES = {int: "BIGINT", dt.datetime: "DATETIME(6)", float: "DOUBLE"}
+#: The uploaded fields that travel in the JSON rows, in the contract's order (SampleIn's), with their
+#: MySQL JSON_TABLE types.
+JSON_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, _JSON_TABLE_TYPES[kind]) for name, kind in field_types(SampleRead).items() if name in UPLOAD_FIELDS
 )
+_RECORDED_AT = UPLOAD_FIELDS.index("recorded_at")
 
 INSERT_SAMPLES = InsertFromJson(
     CpuUsage.__table__,  # type: ignore[arg-type]
@@ -64,19 +65,10 @@ def _utc_text(value: dt.datetime) -> str:
 def encode_rows(samples: Sequence[SampleIn], now: dt.datetime) -> str:
     """The samples as the JSON array of rows that `INSERT_SAMPLES` unpacks (order of JSON_COLUMNS)."""
     default_at = _utc_text(now)
-    rows = [
-        [
-            s.seq,
-            default_at if s.recorded_at is None else _utc_text(s.recorded_at),
-            s.cpu_percent,
-            s.user_percent,
-            s.system_percent,
-            s.iowait_percent,
-            s.steal_percent,
-            s.max_core_percent,
-        ]
-        for s in samples
-    ]
+    rows = [list(msgspec.structs.astuple(sample)) for sample in samples]  # SampleIn's fields: the row's order
+    for row in rows:
+        at = row[_RECORDED_AT]
+        row[_RECORDED_AT] = default_at if at is None else _utc_text(at)
     return msgspec.json.encode(rows).decode()
 
 

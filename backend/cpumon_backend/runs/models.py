@@ -20,9 +20,6 @@ from cpumon.wire import HOSTNAME_MAX, NAME_MAX
 from cpumon_backend.runs.folding import FOLD_GROWTH, fold
 from cpumon_backend.storage.db import AuditMixin, BigIntIdMixin, CreatedAtMixin, UTCDateTime
 
-# The optional per-sample figures beside cpu_percent, in the order of the API, the CSV and the migration.
-BREAKDOWN_FIELDS = ("user_percent", "system_percent", "iowait_percent", "steal_percent", "max_core_percent")
-
 
 def folded_text(source_max: int) -> TypeEngine[str]:
     """The column of a folded value whose source has at most `source_max` characters: compared byte for
@@ -75,6 +72,7 @@ class CpuUsage(BigIntIdMixin, CreatedAtMixin, DefaultBase):
     seq: Mapped[int | None] = mapped_column(BigInteger(), nullable=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     cpu_percent: Mapped[float] = mapped_column(Double(), nullable=False)
+    # The columns of cpumon.wire.SampleRead's fields, one each (tests/contract checks them against it).
     # The breakdown (shares of total CPU time) and the busiest core: null for clients that send only the total.
     user_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
     system_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)

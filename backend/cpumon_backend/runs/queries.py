@@ -12,26 +12,23 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
 
-from cpumon.wire import RunSummary
+from cpumon.wire import BREAKDOWN_FIELDS, SAMPLE_FIELDS, RunSummary, SampleRead, SeriesPoint
 from cpumon_backend.runs.cursor import encode_cursor
 from cpumon_backend.runs.folding import fold
 from cpumon_backend.runs.lifecycle import TestRunRepository
-from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
+from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.schemas import (
     RunDetail,
     RunListItem,
     RunPage,
     SamplePage,
-    SampleRead,
-    SeriesPoint,
     run_fields,
 )
 from cpumon_backend.runs.sql import BucketIndex, SecondsBetween, as_timestamp
 from cpumon_backend.runs.window import Window, run_filters
 from cpumon_backend.storage.db import utcnow
 
-#: The columns a sample page and the CSV read, in that order (the CSV's header names them).
-SAMPLE_FIELDS = ("id", "seq", "recorded_at", "cpu_percent", *BREAKDOWN_FIELDS)
+#: The columns a sample page and the CSV read, in the contract's order (the CSV's header names them).
 SAMPLE_COLUMNS = tuple(getattr(CpuUsage, name) for name in SAMPLE_FIELDS)
 
 

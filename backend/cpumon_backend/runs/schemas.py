@@ -1,14 +1,28 @@
-"""Request and response bodies of the runs routes. msgspec validates them before a handler runs."""
+"""Request and response bodies of the runs routes. msgspec validates them before a handler runs.
+
+A sample's, a summary's and a series point's fields are the contract's (cpumon.wire): the answers are
+its dataclasses, and the upload body SampleIn is derived from it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from cpumon.wire import HOSTNAME_MAX, MAX_BATCH, NAME_MAX, RunSummary
+from cpumon.wire import (
+    HOSTNAME_MAX,
+    MAX_BATCH,
+    NAME_MAX,
+    UPLOAD_FIELDS,
+    UPLOAD_REQUIRED,
+    RunSummary,
+    SampleRead,
+    SeriesPoint,
+    field_types,
+)
 from cpumon_backend.runs.models import TestRun
 
 MAX_SEQ = 2**63 - 1
@@ -60,17 +74,25 @@ class RunPage(msgspec.Struct):
     offset: int
 
 
-class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
-    cpu_percent: Percent
-    recorded_at: AwareDatetime | None = None
-    seq: Seq | None = None
-    # Optional, so older clients keep working: shares of total CPU time over the interval, and the busiest core.
-    user_percent: Percent | None = None
-    system_percent: Percent | None = None
-    iowait_percent: Percent | None = None
-    steal_percent: Percent | None = None
-    max_core_percent: Percent | None = None
+def _upload_fields() -> list[tuple[str, Any, Any]]:
+    """SampleIn's fields, from the contract (cpumon.wire.SampleRead), validated by their type."""
+    validated: dict[type, Any] = {float: Percent, int: Seq, dt.datetime: AwareDatetime}
+    types = field_types(SampleRead)
+    return [
+        (name, validated[types[name]], msgspec.NODEFAULT)
+        if name in UPLOAD_REQUIRED
+        else (name, validated[types[name]] | None, None)
+        for name in UPLOAD_FIELDS
+    ]
 
+
+if TYPE_CHECKING:
+    SampleIn = msgspec.Struct  # its fields are read by name (UPLOAD_FIELDS), in their order
+else:
+    #: One uploaded sample. Keyword-only, so its fields keep the contract's order (the ingest row's).
+    SampleIn = msgspec.defstruct(
+        "SampleIn", _upload_fields(), kw_only=True, forbid_unknown_fields=True, module=__name__
+    )
 
 SampleBatch = Annotated[list[SampleIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
@@ -80,30 +102,9 @@ class IngestResult(msgspec.Struct):
     duplicates: int
 
 
-class SampleRead(msgspec.Struct):
-    id: int
-    seq: int | None
-    recorded_at: dt.datetime
-    cpu_percent: float
-    user_percent: float | None = None
-    system_percent: float | None = None
-    iowait_percent: float | None = None
-    steal_percent: float | None = None
-    max_core_percent: float | None = None
-
-
 class SamplePage(msgspec.Struct):
     items: list[SampleRead]
     next_cursor: str | None
-
-
-class SeriesPoint(msgspec.Struct):
-    start: dt.datetime
-    count: int
-    min_percent: float
-    avg_percent: float
-    max_percent: float
-    max_core_percent: float | None = None  # the hottest core in the bucket, when the samples carry it
 
 
 class Series(msgspec.Struct):

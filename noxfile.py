@@ -78,7 +78,8 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     quiet = {"NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2, printed on every build
     session.run("mkdocs", "build", "--strict", *session.posargs, env=quiet)
-    session.run("pytest", "-n", "0", "tests/test_docs_site.py", "tests/test_readme.py", env=quiet)
+    # The Chromium check of the site runs in the browser lane.
+    session.run("pytest", "-n", "0", "-m", LANES["tests"], "tests/test_docs_site.py", "tests/test_readme.py", env=quiet)
 
 
 @nox.session(python=PYTHON)

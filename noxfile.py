@@ -29,6 +29,10 @@ LANES = {
     "tests_services": "(mysql or redis) and not browser",
     "browser": "browser",
 }
+#: xdist workers per core, by lane. The fast lane mostly waits (agents sampling at their interval, servers
+#: starting, timeouts running out), so two workers per core overlap the waits; the MariaDB and Chromium lanes
+#: load the cores themselves and keep one per core, so their timing-sensitive tests keep their margins.
+WORKERS_PER_CORE = {"tests": 2, "tests_services": 1, "browser": 1}
 #: The services the heavy lanes use when CPUMON_TEST_*_URL is not set: the ones .ci/run starts.
 LOCAL_SERVICES = {
     "CPUMON_TEST_MYSQL_URL": "mysql+asyncmy://root@127.0.0.1:3306/cpumon_test",
@@ -38,9 +42,9 @@ LOCAL_SERVICES = {
 
 def run_lane(session: nox.Session, env: dict[str, str] | None = None) -> None:
     session.install("-e", ".[test]")
-    # Workers: the suite mostly waits on subprocesses and databases, so more workers than cores finish sooner
-    # (CPUMON_TEST_WORKERS overrides). loadgroup keeps an xdist_group (e.g. the review tests' big server) on one.
-    workers = os.environ.get("CPUMON_TEST_WORKERS", "auto")
+    # CPUMON_TEST_WORKERS overrides the count; loadgroup keeps an xdist_group (e.g. the review tests' big
+    # server, the docs site's build) on one worker.
+    workers = os.environ.get("CPUMON_TEST_WORKERS", str(WORKERS_PER_CORE[session.name] * (os.cpu_count() or 1)))
     marks = LANES[session.name]
     session.run("pytest", "-n", workers, "--dist", "loadgroup", "-m", marks, *session.posargs, env=env)
 
@@ -74,7 +78,8 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     quiet = {"NO_MKDOCS_2_WARNING": "1"}  # Material's banner about MkDocs 2, printed on every build
     session.run("mkdocs", "build", "--strict", *session.posargs, env=quiet)
-    session.run("pytest", "-n", "0", "tests/test_docs_site.py", "tests/test_readme.py", env=quiet)
+    # The Chromium check of the site runs in the browser lane.
+    session.run("pytest", "-n", "0", "-m", LANES["tests"], "tests/test_docs_site.py", "tests/test_readme.py", env=quiet)
 
 
 @nox.session(python=PYTHON)

@@ -1,13 +1,15 @@
 """A small async client for the cpumon API: just what the agent calls.
 
 Failures come out as three kinds, because the caller does something different for each:
-`ApiTransientError` (no connection, timeout, 5xx, 429: wait and retry),
-`ApiUnauthorizedError` (401: log in again) and `ApiRejectedError` (any other 4xx: retrying
-the same request cannot help).
+`ApiTransientError` (no connection, timeout, 5xx, 429, an answer too large, too slow or not what a
+cpumon API answers: wait and retry), `ApiUnauthorizedError` (401: log in again) and `ApiRejectedError`
+(any other 4xx, and 501: retrying the same request cannot help). Every answer is read within the
+bounds of `cpumon.answers` (size, total deadline).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Sequence
@@ -19,8 +21,9 @@ import httpx
 from pydantic import SecretStr
 
 from cpumon import __version__
+from cpumon.answers import STREAMED, AnswerRefusedError, client_options, total_seconds
 from cpumon.backoff import is_retryable_status
-from cpumon.credentials import Credentials
+from cpumon.credentials import PROMPT, Credentials
 from cpumon.sample import Sample
 from cpumon.session import LoginAgain, SessionFile
 from cpumon.settings import AgentSettings
@@ -48,6 +51,10 @@ class ApiTransientError(ApiError):
         super().__init__(message, status_code)
         self.retry_after = retry_after
         self.no_connection = no_connection  # nothing answered at all (vs. an answer saying "later")
+
+
+class ApiInvalidAnswerError(ApiTransientError):
+    """A 2xx answer that is not what a cpumon API answers (no JSON, fields missing): the request failed."""
 
 
 class ApiUnauthorizedError(ApiError):
@@ -107,10 +114,10 @@ class ApiClient:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
-            headers={"User-Agent": f"cpumon/{__version__}"},
             transport=transport,
             cookies=saved,
             auth=self._auth,
+            **client_options(f"cpumon/{__version__}", asynchronous=True),
         )
 
     @classmethod
@@ -136,12 +143,19 @@ class ApiClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def start_session(self, *, time_limit: float | None = None) -> None:
-        """Check the saved session (a new login if the API refuses it), else log in."""
+    async def start_session(self, *, time_limit: float | None = None, reachable_first: bool = False) -> None:
+        """Check the saved session (a new login if the API refuses it), else log in.
+
+        `reachable_first` (a caller that cannot go on without the API): without a saved session nor a
+        password at hand, the API is asked first whether it answers at all, so that an API that is away
+        is said as such (exit 4) rather than a missing password, and nobody types one for nothing.
+        """
         if not self.has_saved_session:
+            if reachable_first and not self._password_at_hand():
+                await self._check_reachable(time_limit)
             await self.login(time_limit=time_limit)
             return
-        await self._request("GET", ME_PATH, json=None, time_limit=time_limit)
+        _who(await self._request("GET", ME_PATH, json=None, time_limit=time_limit), ME_PATH)
         self.logged_in = True
 
     async def login(self, *, time_limit: float | None = None) -> None:
@@ -156,7 +170,7 @@ class ApiClient:
             if body is None:
                 raise ApiUnauthorizedError(NO_PASSWORD, 401)
             try:
-                await self._request("POST", LOGIN_PATH, json=body, time_limit=time_limit)
+                _who(await self._request("POST", LOGIN_PATH, json=body, time_limit=time_limit), LOGIN_PATH)
             except ApiUnauthorizedError:
                 if self._refused():
                     continue
@@ -172,6 +186,15 @@ class ApiClient:
                 await self._request("POST", LOGOUT_PATH, json=None)
         self._forget_session()
         return had_one
+
+    def _password_at_hand(self) -> bool:
+        """A password given by the settings (none is to be typed)."""
+        return self._password is not None or (self.credentials is not None and self.credentials.source != PROMPT)
+
+    async def _check_reachable(self, time_limit: float | None) -> None:
+        """GET /api/auth/me without logging in: a cpumon API answers 401; anything else raises its ApiError."""
+        with contextlib.suppress(ApiUnauthorizedError):
+            await self._request("GET", ME_PATH, json=None, time_limit=time_limit, probe=True)
 
     def _login_body(self) -> dict[str, str] | None:
         password = self.credentials.password() if self.credentials is not None else self._password
@@ -215,7 +238,7 @@ class ApiClient:
                 started_at=dt.datetime.fromisoformat(str(body["started_at"])),
             )
         except (KeyError, TypeError, ValueError):
-            raise ApiRejectedError(f"the API answered POST {RUNS_PATH} with an unexpected body") from None
+            raise ApiInvalidAnswerError(f"the API answered POST {RUNS_PATH} with an unexpected body") from None
 
     async def find_run(self, *, name: str, hostname: str, started_at: dt.datetime) -> str | None:
         """The id of the caller's run with this name, host and start, if the API has one.
@@ -233,7 +256,7 @@ class ApiClient:
                 if item["name"] == name and item.get("hostname") == hostname and when == started_at:
                     return str(item["id"])
         except (KeyError, TypeError, ValueError):
-            raise ApiRejectedError(f"the API answered GET {RUNS_PATH} with an unexpected body") from None
+            raise ApiInvalidAnswerError(f"the API answered GET {RUNS_PATH} with an unexpected body") from None
         return None
 
     async def post_samples(self, run_id: str, samples: Sequence[Sample]) -> StoredCounts:
@@ -243,8 +266,10 @@ class ApiClient:
         try:
             return StoredCounts(inserted=int(body["inserted"]), duplicates=int(body["duplicates"]))
         except (KeyError, TypeError, ValueError):
-            # The request was accepted (2xx): treat as stored; the counts are informational.
-            return StoredCounts(inserted=len(samples), duplicates=0)
+            # Not what the API answers: nothing says the batch was stored. Sent again, it is skipped if it was.
+            raise ApiInvalidAnswerError(
+                f"the API answered POST {run_path(SAMPLES_ROUTE, run_id)} with an unexpected body"
+            ) from None
 
     async def finish_run(self, run_id: str, ended_at: dt.datetime, *, time_limit: float | None = None) -> None:
         await self._request(
@@ -264,16 +289,27 @@ class ApiClient:
         return await self._request("POST", path, json=body)
 
     def stream(self, path: str) -> AbstractAsyncContextManager[httpx.Response]:
-        """GET `path` as a response whose body is read as it arrives (the caller checks its status)."""
-        return self._client.stream("GET", path)
+        """GET `path` as a response whose body is read as it arrives (the caller checks its status).
 
-    async def _request(self, method: str, path: str, *, json: Any, time_limit: float | None = None) -> Any:
+        Not bounded in size nor in total time (an export is written to disk as it comes): each read is,
+        by the request timeout."""
+        return self._client.stream("GET", path, extensions={STREAMED: True})
+
+    async def _request(
+        self, method: str, path: str, *, json: Any, time_limit: float | None = None, probe: bool = False
+    ) -> Any:
+        """`method` on `path`: its JSON, or the ApiError its failure calls for. A `probe` never logs in."""
         extra: dict[str, Any] = {} if time_limit is None else {"timeout": httpx.Timeout(time_limit)}
+        limits = (time_limit or self.connect_timeout, time_limit or self.request_timeout)
+        whole = total_seconds(*limits)
         try:
-            response = await self._client.request(method, path, json=json, **extra)
+            # The whole request, a login retry included, under one deadline: httpx's timeouts are per read.
+            async with asyncio.timeout(whole):
+                response = await self._client.request(method, path, json=json, **extra, **_no_login(probe))
         except httpx.TransportError as exc:
-            limits = (time_limit or self.connect_timeout, time_limit or self.request_timeout)
             raise transport_failure(self.base_url, exc, *limits) from None
+        except TimeoutError:
+            raise ApiTransientError(f"no complete answer from {self.base_url} within {whole:g} s") from None
         if response.status_code == 401 and self._missing_password:
             self._missing_password = False
             raise ApiUnauthorizedError(NO_PASSWORD, 401)
@@ -281,7 +317,9 @@ class ApiClient:
 
 
 def transport_failure(base_url: str, exc: httpx.TransportError, connect_limit: float, read_limit: float) -> ApiError:
-    """What a request that got no answer at all raises (shared with the Locust plugin's sync client)."""
+    """What a request that got no (whole) answer raises (shared with the Locust plugin's sync client)."""
+    if isinstance(exc, AnswerRefusedError):  # an answer came, too large or too slow: not an outage, still a failure
+        return ApiTransientError(f"{exc} (from {base_url})")
     if isinstance(exc, httpx.TimeoutException):
         limit = connect_limit if isinstance(exc, httpx.ConnectTimeout) else read_limit
         return ApiTransientError(f"no answer from {base_url} within {limit:g} s", no_connection=True)
@@ -297,7 +335,7 @@ def answer(method: str, path: str, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError:
-            raise ApiRejectedError(f"{method} {path} answered {status} with a body that is not JSON") from None
+            raise ApiInvalidAnswerError(f"{method} {path} answered {status} with a body that is not JSON") from None
     detail = _detail(response)
     message = f"{method} {path} answered {status}{': ' + detail if detail else ''}"
     if status == 401:
@@ -305,6 +343,16 @@ def answer(method: str, path: str, response: httpx.Response) -> Any:
     if is_retryable_status(status):
         raise ApiTransientError(message, status, retry_after=_retry_after(response))
     raise ApiRejectedError(message, status)
+
+
+def _no_login(probe: bool) -> dict[str, Any]:
+    return {"auth": None} if probe else {}
+
+
+def _who(body: Any, path: str) -> None:
+    """Check a login's (or /me's) answer: a cpumon API answers the user, as a JSON object."""
+    if not isinstance(body, dict) or "username" not in body:
+        raise ApiInvalidAnswerError(f"{path} answered without the user a cpumon API answers")
 
 
 def _detail(response: httpx.Response) -> str:

@@ -33,5 +33,8 @@ def retry_delay(
 
 
 def is_retryable_status(status_code: int) -> bool:
-    """Server-side trouble that may pass: 5xx, 408 (request timeout) and 429 (throttled)."""
-    return status_code >= 500 or status_code in (408, 429)
+    """Server-side trouble that may pass: 5xx, 408 (request timeout) and 429 (throttled).
+
+    Not 501 (Not Implemented): the server does not do what was asked, and never will (not a cpumon API).
+    """
+    return (status_code >= 500 and status_code != 501) or status_code in (408, 429)

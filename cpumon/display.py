@@ -118,14 +118,13 @@ class Display:
     def stopping(self, waiting: int, flush_timeout: float) -> None:
         self._state = "stopping"
         if waiting:
-            self.line(
-                Text.assemble(
-                    f"stopping: uploading the last {plural(waiting, 'sample')} ",
-                    f"(up to {format_seconds(flush_timeout)}; ",
-                    ("Ctrl-C again to skip", "cpumon.emphasis"),
-                    ")",
-                )
+            text = Text(
+                f"stopping: uploading the last {plural(waiting, 'sample')} (up to {format_seconds(flush_timeout)}"
             )
+            if not self.interactive:  # on a terminal the status bar says "Ctrl-C skips", and the line fits 80 columns
+                text.append_text(Text.assemble("; ", ("Ctrl-C again to skip", "cpumon.emphasis")))
+            text.append(")")
+            self.line(text)
         self._refresh()
 
     def info(self, text: str) -> None:

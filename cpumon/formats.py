@@ -14,6 +14,21 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+SIZE_UNITS = ("kB", "MB", "GB", "TB")
+
+
+def format_size(count: int) -> str:
+    """A size in bytes as people read it: 812 B, 45.3 kB, 10.2 MB, 1.4 GB (decimal units, as file managers show)."""
+    if count < 1000:
+        return f"{count} B"
+    value = count / 1000
+    for unit in SIZE_UNITS[:-1]:
+        if round(value, 1) < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} {SIZE_UNITS[-1]}"
+
+
 def format_percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} %"
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from cpumon.api import NO_PASSWORD, ApiClient, ApiError, ApiRejectedError, ApiTransientError, ApiUnauthorizedError
+from cpumon.api import (
+    NO_PASSWORD,
+    ApiClient,
+    ApiError,
+    ApiInvalidAnswerError,
+    ApiRejectedError,
+    ApiTransientError,
+    ApiUnauthorizedError,
+)
 from cpumon.errors import ApiUnavailableError, AuthenticationError, CpumonError, SettingsError
 
 
@@ -10,7 +18,7 @@ async def log_in(api: ApiClient) -> None:
     """Start the client's session (the saved one if it still works); AuthenticationError (exit 3)
     or ApiUnavailableError (exit 4) if not."""
     try:
-        await api.start_session(time_limit=api.connect_timeout)
+        await api.start_session(time_limit=api.connect_timeout, reachable_first=True)
     except ApiError as exc:
         raise refusal(api, exc) from None
 
@@ -39,7 +47,7 @@ def login_failure(url: str, username: str, exc: ApiError, *, check: str | None =
     if isinstance(exc, ApiTransientError) and exc.status_code == 429:
         wait = f" in {exc.retry_after:g} s" if exc.retry_after else " later"
         return AuthenticationError(f"{url} refuses logins for now after failed attempts: try again{wait}")
-    if isinstance(exc, ApiRejectedError):
+    if isinstance(exc, ApiRejectedError | ApiInvalidAnswerError):  # 404, 501, no JSON ...: another server
         return ApiUnavailableError(f"{url} does not look like a cpumon API ({exc.message}): check CPUMON_API_URL")
     return unavailable(url, exc)
 

@@ -32,7 +32,7 @@ from typing import TypeVar
 import httpx
 from pydantic import SecretStr
 
-from cpumon.api import ApiClient, ApiError, ApiTransientError
+from cpumon.api import ApiClient, ApiError, ApiInvalidAnswerError, ApiTransientError
 from cpumon.clock import RunClock
 from cpumon.credentials import Credentials
 from cpumon.display import Display, Progress
@@ -246,9 +246,14 @@ class Monitor:
         """Log in (or check the saved session); False if the API does not answer and cpumon may record
         without it (`self.away` says why)."""
         try:
-            await self.api.start_session(time_limit=self.api.connect_timeout)
+            await self.api.start_session(time_limit=self.api.connect_timeout, reachable_first=self.settings.require_api)
         except ApiError as exc:
-            waiting_helps = isinstance(exc, ApiTransientError) and exc.status_code != 429
+            # Not a 429 (the login throttle) nor an answer no cpumon API gives (something else is at that URL).
+            waiting_helps = (
+                isinstance(exc, ApiTransientError)
+                and exc.status_code != 429
+                and not isinstance(exc, ApiInvalidAnswerError)
+            )
             if waiting_helps and not self.settings.require_api:
                 self.away = exc.message
                 return False

@@ -69,6 +69,14 @@ class ReportFigures:
         )
 
     @property
+    def gate_row(self) -> str | None:
+        """The report's Gate row: the verdict alone (the row above shows the time), one line in 80 columns."""
+        if self.max_above_s is None:
+            return None
+        verdict = "exceeds" if self.gate_failed else "is within"
+        return f"{verdict} --max-above {format_duration(self.max_above_s)}"
+
+    @property
     def total_s(self) -> float:
         return max(0.0, (self.ended_at - self.started_at).total_seconds())
 
@@ -164,8 +172,8 @@ def report_table(figures: ReportFigures, *, local: bool = False) -> Table:
         rows.insert(8, ("Lost", Text(f"{figures.samples_lost:,}", style="cpumon.error")))
     if figures.spool_path is not None:
         rows.append(("Spool", str(figures.spool_path)))
-    if figures.gate_text is not None:
-        rows.append(("Gate", Text(figures.gate_text, style="cpumon.error" if figures.gate_failed else "cpumon.ok")))
+    if figures.gate_row is not None:
+        rows.append(("Gate", Text(figures.gate_row, style="cpumon.error" if figures.gate_failed else "cpumon.ok")))
     return summary_table("cpumon run report", rows)
 
 

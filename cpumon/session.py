@@ -26,6 +26,7 @@ import platformdirs
 from cpumon.spool import private_dir, write_atomically
 from cpumon.wire import LOGIN_PATH, LOGOUT_PATH
 
+_KEPT_HEADERS = frozenset({"user-agent", "accept-encoding"})  # what a login sent in a request's place carries over
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +117,12 @@ class LoginAgain(httpx.Auth):
             if body is None:
                 return
             login = yield httpx.Request(
-                "POST", self._login_url, json=body, headers={"User-Agent": request.headers.get("User-Agent", "")}
+                "POST",
+                self._login_url,
+                json=body,
+                headers={key: value for key, value in request.headers.items() if key in _KEPT_HEADERS},
+                # The request's own timeouts: a request built here has none, and would wait for ever.
+                extensions={key: value for key, value in request.extensions.items() if key == "timeout"},
             )
             if login.status_code == 401 and self._refused():
                 continue

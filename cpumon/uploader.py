@@ -187,7 +187,8 @@ class Uploader:
         if error is not None:
             self.notices.warn(f"could not note the new run's id in the spool {outbox.spool.path}: {error}")
         waiting = f"; {plural(outbox.pending, 'sample')} recorded meanwhile follow" if outbox.pending else ""
-        self.notices.info(f"created run {meta.name} ({api_id}) at {self.api.base_url}{waiting}")
+        # The API gives the run its own id: said beside the one the spool (and the report) showed until now.
+        self.notices.info(f"run {meta.run_id} ({meta.name}) created at {self.api.base_url} as {api_id}{waiting}")
 
     async def _deliver_recovered(self, outbox: Outbox) -> None:
         meta = outbox.meta

@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from cpumon import __version__
+from cpumon.answers import client_options
 from cpumon.api import ApiError, ApiUnauthorizedError, answer, transport_failure
 from cpumon.errors import SettingsError
 from cpumon.locust_figures import RunWindow
@@ -51,8 +52,8 @@ class CpumonApi:
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
-            headers={"User-Agent": f"cpumon-locust/{__version__}"},
             transport=transport,
+            **client_options(f"cpumon-locust/{__version__}", asynchronous=False),  # every answer bounded
         )
         self._logged_in = False
 

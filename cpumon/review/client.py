@@ -43,6 +43,10 @@ class RunNotFoundError(CpumonError):
     """The run does not exist or belongs to someone else (the API says 404 for both)."""
 
 
+class ExportBrokeOffError(ApiUnavailableError):
+    """A CSV export's stream ended before its end (its `message` says how), exit 4."""
+
+
 @dataclass(frozen=True)
 class Run:
     id: str
@@ -228,10 +232,10 @@ async def _chunks(response: httpx.Response, api_url: str) -> AsyncIterator[bytes
     try:
         async for chunk in response.aiter_bytes():
             yield chunk
+    except httpx.RemoteProtocolError:  # closed before the final chunk: the API could not finish it
+        raise ExportBrokeOffError(f"{api_url} ended the stream before its end") from None
     except httpx.TransportError as exc:
-        raise ApiUnavailableError(
-            f"the export from {api_url} broke off ({type(exc).__name__}): nothing complete was written"
-        ) from None
+        raise ExportBrokeOffError(f"the connection to {api_url} failed: {type(exc).__name__}") from None
 
 
 def _time(value: Any) -> dt.datetime:

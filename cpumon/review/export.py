@@ -2,7 +2,9 @@
 
 Memory stays flat at any run size: each chunk is written as it arrives. A file is written under
 a temporary name beside it and renamed when complete, so a broken export never leaves a file that
-looks whole. A progress bar shows on stderr when it is a terminal and the CSV is not going to it.
+looks whole; an export that breaks off (the API ended the stream without its final chunk, or the
+connection failed) exits non-zero and says how many rows it received. A progress bar shows on
+stderr when it is a terminal and the CSV is not going to the terminal.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from rich.progress import (
 )
 
 from cpumon.errors import CpumonError
-from cpumon.review.client import ReviewClient
+from cpumon.formats import format_size
+from cpumon.review.client import ExportBrokeOffError, ReviewClient
 from cpumon.review.common import note, reader_may_leave, with_client
 from cpumon.review.resolve import RUN_HELP, resolve_run
 from cpumon.settings import AgentSettings
@@ -35,12 +38,36 @@ from cpumon.theme import interactive, make_console
 
 STDOUT = "-"
 
+#: The CSV's columns, in order, as the API writes them (tests/review/test_export_format.py checks the server's header).
+CSV_COLUMNS = (
+    ("id", "the sample's id at the API (a whole number)"),
+    ("seq", "its number in the run: 0, 1, 2 ... (empty if none was sent)"),
+    ("recorded_at", "when it was taken: ISO 8601 UTC (+00:00), to the microsecond"),
+    ("cpu_percent", "CPU busy over the interval before it, % of all cores"),
+    ("user_percent", "of that, user space (nice included)"),
+    ("system_percent", "of that, the kernel (interrupts included)"),
+    ("iowait_percent", "idle, waiting for I/O (Linux)"),
+    ("steal_percent", "stolen by the hypervisor (Linux)"),
+    ("max_core_percent", "the busiest core's usage"),
+)
+COLUMNS_EPILOG = "\n".join(
+    [
+        "The CSV has a header line, then one line per sample, oldest first:",
+        *(f"  {name:<18}{meaning}" for name, meaning in CSV_COLUMNS),
+        "Percentages have one decimal (the agent measures to 0.1 %). The last five are",
+        "empty when the agent that recorded the run did not measure them. No field is",
+        "quoted: none holds a comma.",
+    ]
+)
+
 
 class ExportCommand:
     name = "export"
-    help = "write a run's samples as CSV (id, seq, recorded_at, cpu_percent) to a file or stdout"
+    help = "write a run's samples as CSV (id, seq, recorded_at, cpu_percent, breakdown) to a file or stdout"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.epilog = COLUMNS_EPILOG
+        parser.formatter_class = _ColumnsHelp
         parser.add_argument("run", metavar="RUN", help=RUN_HELP)
         parser.add_argument(
             "-o",
@@ -59,29 +86,65 @@ class ExportCommand:
         # Not when the CSV itself goes to the terminal: the bar would be drawn over it.
         show_progress = interactive(stderr) and not (to_stdout and interactive(console))
 
-        async def work(client: ReviewClient) -> tuple[str, int, int]:
+        async def work(client: ReviewClient) -> tuple[str, Received]:
             run = await resolve_run(client, args.run)
             expected = run.summary.sample_count if run.summary else 0
+            received = Received()
             with _destination(target) as sink, _progress(stderr, show_progress, expected) as advance:
-                lines, size = 0, 0
-                async with client.csv(run.id) as chunks:
-                    async for chunk in chunks:
-                        sink.write(chunk)
-                        size += len(chunk)
-                        before, lines = lines, lines + chunk.count(b"\n")
-                        advance(max(0, lines - 1) - max(0, before - 1))  # rows, not counting the header
-                rows = max(0, lines - 1)
-                if run.ended_at is not None and rows < expected:
-                    raise CpumonError(f"the export ended early: {rows:,} of {expected:,} samples; try again")
-            return run.name, rows, size
+                try:
+                    async with client.csv(run.id) as chunks:
+                        async for chunk in chunks:
+                            sink.write(chunk)
+                            advance(received.add(chunk))
+                except ExportBrokeOffError as exc:
+                    raise ExportBrokeOffError(_broke_off(exc.message, received, expected, target)) from None
+                if run.ended_at is not None and received.rows < expected:
+                    raise CpumonError(_broke_off("the API ended it early", received, expected, target))
+            return run.name, received
 
-        done: tuple[str, int, int] | None = None
+        done: tuple[str, Received] | None = None
         with reader_may_leave():
             done = with_client(settings, work)
         if target is not None and done is not None:
-            name, rows, size = done
-            note(console, f"wrote {rows:,} samples of run {name} to {target} ({size / 1e6:.1f} MB)")
+            name, received = done
+            size = format_size(received.size)
+            note(console, f"wrote {received.rows:,} samples of run {name} to {target} ({size})")
         return 0
+
+
+class Received:
+    """What an export has received so far: bytes, and rows (lines after the header)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.lines = 0
+
+    @property
+    def rows(self) -> int:
+        return max(0, self.lines - 1)
+
+    def add(self, chunk: bytes) -> int:
+        """Count `chunk`; the rows it completed."""
+        before = self.rows
+        self.size += len(chunk)
+        self.lines += chunk.count(b"\n")
+        return self.rows - before
+
+
+def _broke_off(why: str, received: Received, expected: int, target: Path | None) -> str:
+    """The one line for an export that did not finish: why, how much came, what became of the output."""
+    of = f" of {expected:,}" if expected else ""
+    kept = f"{target} was not written" if target is not None else "the CSV on stdout is incomplete"
+    return f"the export broke off ({why}) after {received.rows:,}{of} rows: {kept}; try again"
+
+
+class _ColumnsHelp(argparse.HelpFormatter):
+    """Help wrapped as usual, except a text with line breaks of its own (the column list): kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text:
+            return super()._fill_text(text, width, indent)
+        return "".join(indent + line for line in text.splitlines(keepends=True))
 
 
 @contextlib.contextmanager

@@ -108,8 +108,26 @@ def as_json(run: Run, waiting: Mapping[str | None, int] | None = None) -> dict[s
 
 
 BREAKDOWN = "usr/sys/io/st %"
-# Left out, in this order, when a terminal is too narrow (the breakdown only exists for runs that carry it).
-OPTIONAL_COLUMNS = (BREAKDOWN, "host", "started")
+CORE_MAX = "core max"
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """How much a table gives up to fit a terminal: columns left out, and short cells."""
+
+    without: frozenset[str] = frozenset()
+    #: "above threshold" as the time alone (header "above"), waiting runs as "N waiting" (the note below says where).
+    compact: bool = False
+
+
+# Tried in this order on a terminal until the table fits: the least telling columns go first, then
+# the longest cells get short, then the hottest core. Never a column cut to a few characters.
+_DROPPED = (BREAKDOWN, "host", "started")
+NARROWINGS = (
+    *(Narrowing(frozenset(_DROPPED[:count])) for count in range(len(_DROPPED) + 1)),
+    Narrowing(frozenset(_DROPPED), compact=True),
+    Narrowing(frozenset({*_DROPPED, CORE_MAX}), compact=True),
+)
 NAME_FITS = 14
 NAME_MAX = 40
 WIDEST = 10_000
@@ -118,17 +136,16 @@ WIDEST = 10_000
 def fitting_table(
     runs: list[Run], ids: dict[str, str], console: Console, waiting: Mapping[str | None, int] | None = None
 ) -> Table:
-    """The runs table; on a narrow terminal without host, then start, rather than cropping figures."""
+    """The runs table; on a narrow terminal it gives up what `NARROWINGS` says rather than cropping figures."""
     if not interactive(console):
         return runs_table(runs, ids, console, waiting=waiting)  # piped: every column, at its natural width
     wide = console.options.update_width(WIDEST)
-    for last in range(len(OPTIONAL_COLUMNS) + 1):
-        without = frozenset(OPTIONAL_COLUMNS[:last])
+    for narrowing in NARROWINGS:
         # Fits if it does with names folded to NAME_FITS characters (the other columns never wrap).
-        narrowed = runs_table(runs, ids, console, without=without, name_width=NAME_FITS, waiting=waiting)
+        narrowed = runs_table(runs, ids, console, narrowing=narrowing, name_width=NAME_FITS, waiting=waiting)
         if Measurement.get(console, wide, narrowed).maximum <= console.width:
             break
-    return runs_table(runs, ids, console, without=without, waiting=waiting)
+    return runs_table(runs, ids, console, narrowing=narrowing, waiting=waiting)
 
 
 def runs_table(
@@ -137,10 +154,11 @@ def runs_table(
     console: Console,
     *,
     now: dt.datetime | None = None,
-    without: frozenset[str] = frozenset(),
+    narrowing: Narrowing = Narrowing(),
     name_width: int = NAME_MAX,
     waiting: Mapping[str | None, int] | None = None,
 ) -> Table:
+    without, compact = narrowing.without, narrowing.compact
     table = Table(box=box.SIMPLE_HEAD, header_style="cpumon.label", pad_edge=False, collapse_padding=True)
     columns: list[tuple[str, dict[str, Any]]] = [
         ("id", {"no_wrap": True, "style": "cpumon.id"}),
@@ -151,28 +169,30 @@ def runs_table(
         ("samples", {"justify": "right", "no_wrap": True}),
         ("avg", {"justify": "right", "no_wrap": True}),
         ("max", {"justify": "right", "no_wrap": True}),
-        ("above threshold", {"justify": "right", "no_wrap": True}),
+        ("above" if compact else "above threshold", {"justify": "right", "no_wrap": True}),
     ]
     breakdown = any(run.summary is not None and run.summary.has_breakdown for run in runs)
     if breakdown:  # the hottest core and the breakdown, for runs recorded by an agent that sends them
-        columns.append(("core max", {"justify": "right", "no_wrap": True}))
+        columns.append((CORE_MAX, {"justify": "right", "no_wrap": True}))
         columns.append((BREAKDOWN, {"justify": "right", "no_wrap": True}))
     for header, options in columns:
         if header not in without:
             table.add_column(header, **options)
     for run in runs:
         summary = run.summary
-        duration = _duration_cell(run, now, waiting or {})
+        duration = _duration_cell(run, now, waiting or {}, compact=compact)
         if summary is None:
             figures: list[Text | str] = ["-", "-", "-", "-"]
         else:
             hot = summary.max_percent is not None and summary.max_percent > summary.threshold_percent
             above = compact_duration(summary.time_above_threshold_s)
+            if not compact:
+                above += f" > {summary.threshold_percent:g} %"
             figures = [
                 f"{summary.sample_count:,}",
                 format_percent(summary.avg_percent),
                 hot_percent(summary.max_percent, summary.threshold_percent),
-                Text(f"{above} > {summary.threshold_percent:g} %", style=hot_style(hot, "cpumon.muted")),
+                Text(above, style=hot_style(hot, "cpumon.muted")),
             ]
         cells: dict[str, Text | str] = {
             "id": ids[run.id],
@@ -187,13 +207,17 @@ def runs_table(
     return table
 
 
-def _duration_cell(run: Run, now: dt.datetime | None, waiting: Mapping[str | None, int]) -> Text:
+def _duration_cell(
+    run: Run, now: dt.datetime | None, waiting: Mapping[str | None, int], *, compact: bool = False
+) -> Text:
     """The duration; for an open run, what keeps it open: recording, or what this machine's spool still holds."""
     if run.ended_at is not None:
         return Text(compact_duration(run.duration_s(now)))
     if run.id in waiting:
         count = waiting[run.id]
         # Not running: `cpumon sync` (or the next start) delivers them and finishes the run.
+        if compact:
+            return Text(f"{count:,} waiting" if count else "end waiting", style="cpumon.warn")
         return Text(f"{plural(count, 'sample')} waiting here" if count else "end waiting here", style="cpumon.warn")
     return Text("running", style="cpumon.warn")
 
@@ -212,4 +236,4 @@ def _breakdown_cells(run: Run, without: frozenset[str]) -> list[Text | str]:
         )
         shares = "/".join("-" if value is None else f"{value:.0f}" for value in parts)
         cells = [hot_percent(summary.max_core_percent, summary.threshold_percent), shares]
-    return cells[:1] if BREAKDOWN in without else cells
+    return [cell for header, cell in zip((CORE_MAX, BREAKDOWN), cells, strict=True) if header not in without]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,9 @@ async def test_a_run_started_while_the_api_is_down_is_created_and_complete_once_
     text = out.getvalue()
     assert "(not created at the API yet)" in text
     assert len([line for line in text.splitlines() if "does not answer" in line and "recording anyway" in line]) == 1
-    assert f"created run {api.runs_created[0]['name']} ({run_id})" in text
+    assert re.search(
+        rf"run [0-9a-f-]{{36}} \({re.escape(api.runs_created[0]['name'])}\) created at \S+ as {run_id}", text
+    )
     assert list(Spool(tmp_path).run_dirs()) == []
 
 

@@ -8,6 +8,7 @@ deadline, never by sleeping a fixed time, so the suite passes on two busy cores.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import signal
@@ -24,6 +25,8 @@ import httpx
 import pytest
 
 import tests.support.server as support
+from cpumon.sample import Sample
+from cpumon.spool import NewRun, RunMeta, RunSpool, Spool, local_run_id
 from tests.support.server import START_DEADLINE_S, clean_environ, server_command
 
 USERNAME = "e2e"
@@ -206,10 +209,15 @@ class AgentProcess:
 
     def report(self) -> dict[str, str]:
         """The report table's rows, label -> value (the table is plain text: stdout is a file)."""
-        return {
-            match.group(1).strip(): match.group(2).strip()
-            for match in re.finditer(r"^│ ([A-Z][A-Za-z ]+?) +│ (.*?) *│$", self.stdout, re.MULTILINE)
-        }
+        return report_rows(self.stdout)
+
+
+def report_rows(stdout: str) -> dict[str, str]:
+    """The rows of the report table in an agent's plain output, label -> value."""
+    return {
+        match.group(1).strip(): match.group(2).strip()
+        for match in re.finditer(r"^│ ([A-Z][A-Za-z ]+?) +│ (.*?) *│$", stdout, re.MULTILINE)
+    }
 
 
 def agent_env(url: str, spool_dir: Path, **overrides: str) -> dict[str, str]:
@@ -254,3 +262,13 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
         if agent.process.poll() is None:
             agent.process.kill()
             agent.process.wait(timeout=10)
+
+
+def spool_a_run(spool_dir: Path, api_url: str, samples: int) -> RunSpool:
+    """A run an earlier start left in the spool for `api_url` and the e2e user."""
+    spooled = Spool(spool_dir).run(local_run_id())
+    started = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    new = NewRun(hostname="here", interval_s=1.0, threshold_percent=80.0)
+    spooled.write_meta(RunMeta(spooled.run_id, api_url, USERNAME, "earlier", started, None, create=new))
+    spooled.write_segment([Sample(k, started + dt.timedelta(seconds=k), 10.0) for k in range(samples)])
+    return spooled

@@ -190,7 +190,7 @@ def test_started_while_the_api_is_down_the_run_is_complete_once_it_is_up(
         # Samples pile up past the memory queue: some wait on disk before the API is there.
         wait_for(lambda: any(spool_dir.glob("*/seg-*.json")), within=60, what="samples spilled to the spool")
         server.start()
-        run_id = agent.wait_output(r"created run started offline \(([0-9a-f-]{36})\)").group(1)
+        run_id = agent.wait_output(r"run [0-9a-f-]{36} \(started offline\) created at \S+ as ([0-9a-f-]{36})").group(1)
         api = server.client()
         wait_for(lambda: api.stored_count(run_id) >= 60, within=60, what="60 stored samples")
         agent.interrupt()

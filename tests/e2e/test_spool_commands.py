@@ -71,10 +71,18 @@ def test_sync_with_the_api_down_exits_4_and_keeps_the_spool(
     assert cpumon_server.url in result.stderr
     (left,) = Spool(spool_dir).run_dirs()
     assert left.read_meta().api_id is None  # still to be created, by a later sync or start
+    assert left.run_id in agent.stdout  # the report's Spool row: the only id the user was shown
 
     cpumon_server.start()
-    assert cpumon(env, "sync").returncode == 0
+    synced = cpumon(env, "sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
     assert list(Spool(spool_dir).run_dirs()) == []
+    # The API gave the run its own id: said beside the one the spool showed.
+    said = re.search(rf"run {left.run_id} \((.+)\) created at \S+ as ([0-9a-f-]{{36}})", synced.stdout)
+    assert said, synced.stdout
+    name, new_id = said.groups()
+    assert f"run {new_id} ({name}) completed" in synced.stdout
+    assert cpumon_server.client().stored_count(new_id) > 0
 
 
 def test_delete_needs_yes_off_a_terminal(cpumon_server: ServerProcess, start_agent: StartAgent, tmp_path: Path) -> None:

@@ -2,55 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.review.conftest import COMMAND_TIMEOUT_S, SMALL_SAMPLES, Seeded, cpumon_command
+from tests.support.terminal import run_on_terminal
 
 pytestmark = pytest.mark.e2e
 
 
 def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run with stdout and stderr on a pseudo-terminal; its exit code and everything it wrote."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        cpumon_command(*args),
-        env={**env, "COLUMNS": "100", "LINES": "40"},
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=follower,
-        cwd=cwd,
+    return run_on_terminal(
+        cpumon_command(*args), {**env, "COLUMNS": "100", "LINES": "40"}, cwd, within=COMMAND_TIMEOUT_S
     )
-    os.close(follower)
-    output = bytearray()
-    deadline = time.monotonic() + COMMAND_TIMEOUT_S
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: the other side is closed
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif process.poll() is not None:
-                break
-        else:
-            pytest.fail(f"{args} did not finish within {COMMAND_TIMEOUT_S:g} s")
-        return process.wait(timeout=COMMAND_TIMEOUT_S), output.decode(errors="replace")
-    finally:
-        os.close(leader)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_show_on_a_terminal_is_coloured_and_as_wide_as_the_terminal(

@@ -7,6 +7,10 @@ A slow reader must not be able to starve everyone else, so:
 - at most `export_max_concurrent` exports run at once in a worker, `export_max_per_user` of them for
   one user; beyond that the export answers 429 (that user) or 503 (everyone's), with Retry-After;
 - a client that accepts nothing for `export_send_timeout` seconds is cut off, which frees its slot.
+
+An export that cannot finish (its run deleted meanwhile, a database error) must not look complete: the
+stream ends without its final chunk (the connection is closed), which every HTTP client reports as an
+incomplete answer, and the log says why in one line.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from litestar.datastructures import State
 from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import DateTime, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cpumon.wire import SAMPLE_FIELDS
 from cpumon_backend.auth.guards import SESSION_USER_ID
@@ -62,6 +67,10 @@ class ExportsBusyError(Exception):
 
 class SlowReaderError(Exception):
     """The client accepted no byte of the export for `send_timeout` seconds."""
+
+
+class ExportAbortedError(Exception):
+    """The export cannot finish: its stream is to end without its final chunk."""
 
 
 class CsvExportService:
@@ -99,17 +108,37 @@ class CsvExportService:
     async def _chunks(self, run_id: uuid.UUID) -> AsyncIterator[bytes]:
         yield (",".join(CSV_HEADER) + "\n").encode()
         after = None
+        sent = 0
         while True:
-            chunk = samples_after(run_id, after, CSV_ROWS_PER_CHUNK, CSV_COLUMNS)
-            async with self._engine.connect() as connection:  # returned to the pool before the yield
-                rows = (await connection.execute(chunk)).all()
-            if not rows:
-                return
-            yield csv_lines(rows).encode()
+            try:
+                rows = await self._next_rows(run_id, after)
+            except SQLAlchemyError as exc:
+                reason = f"run {run_id}: database error ({type(exc).__name__}) after {sent:,} rows"
+                raise ExportAbortedError(reason) from exc
+            if rows is None:
+                raise ExportAbortedError(f"run {run_id} was deleted during its export, after {sent:,} rows")
+            if rows:
+                yield csv_lines(rows).encode()
+                sent += len(rows)
             if len(rows) < CSV_ROWS_PER_CHUNK:
                 return
             last_at: dt.datetime = rows[-1][2]
             after = (last_at.replace(tzinfo=dt.UTC), rows[-1][0])
+
+    async def _next_rows(self, run_id: uuid.UUID, after: tuple[dt.datetime, int] | None) -> Sequence[Any] | None:
+        """The next chunk's rows; None if the run is gone (a deleted run's samples go with it: a short chunk
+        alone would look like the end). One connection, returned to the pool before the chunk is sent."""
+        async with self._engine.connect() as connection:
+            rows: Sequence[Any] = (
+                await connection.execute(samples_after(run_id, after, CSV_ROWS_PER_CHUNK, CSV_COLUMNS))
+            ).all()
+            if len(rows) < CSV_ROWS_PER_CHUNK and not await _run_exists(connection, run_id):
+                return None  # the last chunk: checked in the same transaction, so it saw the same run
+        return rows
+
+
+async def _run_exists(connection: AsyncConnection, run_id: uuid.UUID) -> bool:
+    return (await connection.execute(select(TestRun.id).where(TestRun.id == run_id))).first() is not None
 
 
 def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
@@ -119,14 +148,16 @@ def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
     are the same bytes as the csv module writes, at a fraction of its cost on 100k rows.
     """
     return "".join(
-        f"{id_},{'' if seq is None else seq},{at.isoformat()}+00:00,{cpu!r},"
-        f"{_field(user)},{_field(system)},{_field(iowait)},{_field(steal)},{_field(core)}\n"
+        f"{id_},{'' if seq is None else seq},{at.isoformat()}+00:00,{_percent(cpu)},"
+        f"{_percent(user)},{_percent(system)},{_percent(iowait)},{_percent(steal)},{_percent(core)}\n"
         for id_, seq, at, cpu, user, system, iowait, steal, core in rows
     )
 
 
-def _field(value: float | None) -> str:
-    return "" if value is None else repr(value)
+def _percent(value: float | None) -> str:
+    """A percentage with one decimal, the precision the agent measures (psutil's counters give 0.1 %):
+    stored as computed, `29.99999999999825` prints as `30.0`. Empty when the sample does not carry it."""
+    return "" if value is None else f"{value:.1f}"
 
 
 def provide_export_service(state: State) -> CsvExportService:
@@ -153,10 +184,33 @@ class ExportGate:
                 await self.app(scope, receive, timed_send)
         except ExportsBusyError as busy:
             await _answer_busy(send, busy)
-        except Exception:
+        except Exception as exc:
+            # Litestar wraps what a stream raises once the answer has started: found in the chain, not by type.
+            aborted = _found_in(exc, ExportAbortedError)
+            if aborted is not None:
+                # Returning without the final body message: the server closes the connection, the stream incomplete.
+                logger.warning("CSV export aborted, its stream left incomplete: %s", aborted)
+                return
             if not timed_send.cut_off:  # whatever wraps it on the way out, the cut-off is known here
                 raise
             logger.warning("CSV export cut off: the client accepted nothing for %g s", service.limits.send_timeout)
+
+
+def _found_in(exc: BaseException, kind: type[ExportAbortedError]) -> ExportAbortedError | None:
+    """`exc` or the first `kind` among its causes, contexts and grouped exceptions."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+    return None
 
 
 class _TimedSend:

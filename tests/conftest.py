@@ -26,7 +26,15 @@ MYSQL_URL = with_cpumon_driver(os.environ["CPUMON_TEST_MYSQL_URL"]) if "CPUMON_T
 REDIS_URL = os.environ.get("CPUMON_TEST_REDIS_URL")
 IN_CI = bool(os.environ.get("CI"))
 
-TABLES_CHILD_FIRST = ("run_events", "cpu_usage", "test_runs", "users", "sessions", "login_attempts")
+TABLES_CHILD_FIRST = (
+    "run_events",
+    "cpu_usage_rollups",
+    "cpu_usage",
+    "test_runs",
+    "users",
+    "sessions",
+    "login_attempts",
+)
 
 #: The services a test can need; a test that needs one gets its marker (the lanes select with -m).
 SERVICES = ("mysql", "redis")

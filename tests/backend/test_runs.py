@@ -305,7 +305,10 @@ def test_series_downsamples_into_buckets(alice: Client) -> None:
     body = [{"seq": i, "cpu_percent": float(i % 100), "recorded_at": at(i)} for i in range(1_000)]
     alice.post(f"/api/test-runs/{run['id']}/cpu-usage", json=body)
     items = alice.get(f"/api/test-runs/{run['id']}/cpu-usage/series", params={"points": 10}).json()["items"]
-    assert len(items) == 10
+    # Buckets of a minute or more are whole minutes on the minute grid (read from the roll-ups,
+    # docs/rollups.md): 999 s in at most 10 makes 2-minute buckets, 9 of them.
+    assert len(items) == 9
+    assert [p["count"] for p in items[:2]] == [120, 120]
     assert sum(p["count"] for p in items) == 1_000
     assert items[0]["start"] == at(0)
     assert items[0]["min_percent"] == 0.0
@@ -364,9 +367,9 @@ def test_resent_samples_are_not_logged_as_driver_warnings(alice: Client, caplog:
 def test_a_single_sample_ingest_makes_one_round_trip_per_statement_it_needs(
     alice: Client, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The lean ingest path: the session read (unless Redis holds sessions) and the INSERT, each in
-    # autocommit. No ORM session, no BEGIN/COMMIT, and no ROLLBACK when a connection goes back to
-    # its pool (asyncmy would send one over the wire even in autocommit mode).
+    # The lean ingest path: the session read (unless Redis holds sessions) and the ingest's statements.
+    # No ORM session, and no ROLLBACK when a connection goes back to its pool (asyncmy would send one
+    # over the wire even in autocommit mode).
     run = start_run(alice)
     statements: list[str] = []
     ends: list[str] = []
@@ -390,11 +393,25 @@ def test_a_single_sample_ingest_makes_one_round_trip_per_statement_it_needs(
     finally:
         event.remove(Engine, "before_cursor_execute", note_statement)
     assert answer.status_code == 201, answer.text
-    insert = [s for s in statements if s.startswith("INSERT")]
-    assert len(insert) == 1, statements
     session_reads = [] if backend.redis_url else ["SELECT sessions.data, sessions.expires_at FROM sessions"]
-    assert statements == [*session_reads, *insert]
+    # One transaction: the run row written (serialising ingests into the run), the samples, the
+    # roll-ups of the minutes they touched (docs/rollups.md), each statement once.
+    assert statements[: len(session_reads)] == session_reads
+    assert [_verb_and_table(s) for s in statements[len(session_reads) :]] == [
+        ("BEGIN", None),
+        ("UPDATE", "test_runs"),
+        ("INSERT", "cpu_usage"),
+        ("INSERT", "cpu_usage_rollups"),
+        ("COMMIT", None),
+    ], statements
     assert ends == []
+
+
+def _verb_and_table(statement: str) -> tuple[str, str | None]:
+    words = statement.split()
+    if "INTO" in words:
+        return words[0], words[words.index("INTO") + 1]
+    return words[0], words[1] if words[0] == "UPDATE" else None
 
 
 def test_the_ingest_route_resolves_its_dependencies_one_at_a_time(app: Litestar) -> None:

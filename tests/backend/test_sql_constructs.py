@@ -27,8 +27,8 @@ def sql(element: object, dialect: Dialect) -> str:
 def test_seconds_between_keeps_microseconds_on_sqlite() -> None:
     compiled = sql(SecondsBetween(column("b"), column("a")), SQLITE)
     assert compiled == (
-        "((CAST(strftime('%s', substr(b, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(a, 1, 19)) AS INTEGER))"
-        " + (CAST(substr(b, 20) AS REAL) - CAST(substr(a, 20) AS REAL)))"
+        "(((CAST(strftime('%s', substr(b, 1, 19)) AS INTEGER) - CAST(strftime('%s', substr(a, 1, 19)) AS INTEGER))"
+        " * 1000000 + (CAST(substr(b, 21, 6) AS INTEGER) - CAST(substr(a, 21, 6) AS INTEGER))) / 1000000.0)"
     )
 
 

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cpumon.wire import UPLOAD_FIELDS, SampleRead, field_types
 from cpumon_backend.http.errors import RuleRefusedError
 from cpumon_backend.runs.models import CpuUsage, TestRun
+from cpumon_backend.runs.rollups import refresh_rollups
 from cpumon_backend.runs.schemas import IngestResult, SampleIn
 from cpumon_backend.runs.sql import InsertFromJson
-from cpumon_backend.storage.db import UTC, on_galera, utcnow
+from cpumon_backend.storage.db import UTC, utcnow
 from cpumon_backend.storage.retry import retry_conflicts
 
 _JSON_TABLE_TYPES = {int: "BIGINT", dt.datetime: "DATETIME(6)", float: "DOUBLE"}
@@ -88,10 +89,7 @@ class IngestService:
         now = utcnow()
         params = {"run_id": run_id, "user_id": user_id, "now": now, "rows": encode_rows(samples, now)}
         async with self._engine.connect() as connection:
-            if on_galera(connection):
-                inserted = await _insert_on_galera(connection, params)
-            else:
-                inserted = (await connection.execute(INSERT_SAMPLES, params)).rowcount
+            inserted = await _insert_in_transaction(connection, params, samples)
             if inserted == 0:
                 await self._explain_nothing_inserted(connection, run_id, user_id)
         return IngestResult(inserted=inserted, duplicates=len(samples) - inserted)
@@ -106,23 +104,28 @@ class IngestService:
             raise RunFinishedError
 
 
-async def _insert_on_galera(connection: AsyncConnection, params: dict[str, Any]) -> int:
-    """The insert, after a write to the run row, in one transaction: only on a Galera node.
+async def _insert_in_transaction(
+    connection: AsyncConnection, params: dict[str, Any], samples: Sequence[SampleIn]
+) -> int:
+    """The insert, after a write to the run row and before the roll-ups' refresh, in one transaction.
 
-    The locks the INSERT ... SELECT takes on the run row hold on this node only, so a finish through
-    another node would not wait for them. A write to the run row makes such a finish and this ingest
-    conflict at certification instead: one of them is rolled back (and retried), and sees the other's
-    outcome.
+    The write to the run row serialises ingests into one run (and, on Galera, where the locks an
+    INSERT ... SELECT takes hold on one node only, makes a finish or another ingest through another
+    node conflict at certification instead: one of them is rolled back and retried, and sees the
+    other's outcome). The roll-ups of the minutes the batch touched are recomputed from the stored
+    samples in the same transaction, so they never disagree with them.
     """
     touch = (
         update(TestRun)
         .where(TestRun.id == params["run_id"], TestRun.user_id == params["user_id"], TestRun.ended_at.is_(None))
         .values(updated_at=params["now"])
     )
-    await connection.exec_driver_sql("START TRANSACTION")
+    await connection.exec_driver_sql("BEGIN")
     try:
         await connection.execute(touch)
         inserted: int = (await connection.execute(INSERT_SAMPLES, params)).rowcount
+        if inserted:
+            await refresh_rollups(connection, params["run_id"], (s.recorded_at or params["now"] for s in samples))
         await connection.exec_driver_sql("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):  # a dropped connection has rolled back already

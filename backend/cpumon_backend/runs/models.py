@@ -9,7 +9,7 @@ from typing import Any
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import GUID
-from sqlalchemy import BigInteger, Double, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Double, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
@@ -79,3 +79,39 @@ class CpuUsage(BigIntIdMixin, CreatedAtMixin, DefaultBase):
     iowait_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
     steal_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
     max_core_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+
+
+class CpuUsageRollup(DefaultBase):
+    """One run's samples in one minute (the bucket), reduced to what summaries and series need.
+
+    Kept exact by the ingest, in the transaction that stores the samples (see runs/rollups.py):
+    a bucket is recomputed from its raw samples whenever a batch adds to it. `above_us` holds the
+    time above the run's threshold of the intervals that begin inside the bucket (each sample
+    stands for the gap since the sample before it); the interval of the bucket's first sample
+    crosses from the bucket before, so readers add it from `first_above` and the previous bucket's
+    `last_at`: a late sample then changes its own bucket only.
+    """
+
+    __tablename__ = "cpu_usage_rollups"
+
+    test_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("test_runs.id", ondelete="CASCADE"), primary_key=True, nullable=False
+    )
+    minute: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)  # since 0001-01-01
+    sample_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    cpu_sum: Mapped[float] = mapped_column(Double(), nullable=False)
+    cpu_min: Mapped[float] = mapped_column(Double(), nullable=False)
+    cpu_max: Mapped[float] = mapped_column(Double(), nullable=False)
+    user_sum: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    user_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    system_sum: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    system_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    iowait_sum: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    iowait_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    steal_sum: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    steal_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+    max_core_percent: Mapped[float | None] = mapped_column(Double(), nullable=True)
+    above_us: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    first_above: Mapped[bool] = mapped_column(Boolean(), nullable=False)
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -10,7 +10,7 @@ from typing import Any
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 
 from cpumon.wire import BREAKDOWN_FIELDS, SAMPLE_FIELDS, RunSummary, SampleRead, SeriesPoint
 from cpumon_backend.runs.cursor import encode_cursor
@@ -24,7 +24,9 @@ from cpumon_backend.runs.schemas import (
     SamplePage,
     run_fields,
 )
+from cpumon_backend.runs.series import minute_grid, samples_bucketed, series_from_minutes
 from cpumon_backend.runs.sql import BucketIndex, SecondsBetween, as_timestamp
+from cpumon_backend.runs.summaries import summaries_from_rows, summary_statement
 from cpumon_backend.runs.window import Window, run_filters
 from cpumon_backend.storage.db import utcnow
 
@@ -84,7 +86,8 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
     async def summaries(
         self, runs: Sequence[TestRun], threshold: float | None = None, window: Window | None = None
     ) -> dict[uuid.UUID, RunSummary]:
-        """Count, avg, min, max, first/last sample and time above threshold of each run, in one SQL query.
+        """Count, avg, min, max, first/last sample and time above threshold of each run, in one SQL query
+        over the roll-ups (runs/summaries.py).
 
         Each run is measured against `threshold`, or its own threshold when that is None. Time above
         threshold is the sum of the intervals that end at a sample above it: each sample stands for
@@ -93,28 +96,10 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         window's start counts from that start: the same rule, cut at the window's edges.
         """
         limits = {run.id: run.threshold_percent if threshold is None else threshold for run in runs}
-        found = {run_id: _empty_summary(limit) for run_id, limit in limits.items()}
         if not runs:
-            return found
-        rows = (await self.repository.session.execute(_summaries_statement(list(limits), threshold, window))).all()
-        for row in rows:
-            run_id, count, avg, low, high, first, last, above_s, user, system, iowait, steal, hottest = row
-            found[run_id] = RunSummary(
-                sample_count=count,
-                avg_percent=float(avg),
-                min_percent=low,
-                max_percent=high,
-                first_sample_at=first,
-                last_sample_at=last,
-                threshold_percent=limits[run_id],
-                time_above_threshold_s=round(float(above_s), 6),
-                avg_user_percent=_float_or_none(user),
-                avg_system_percent=_float_or_none(system),
-                avg_iowait_percent=_float_or_none(iowait),
-                avg_steal_percent=_float_or_none(steal),
-                max_core_percent=hottest,
-            )
-        return found
+            return {}
+        rows = (await self.repository.session.execute(summary_statement(runs, threshold, window))).all()
+        return summaries_from_rows(rows, limits)
 
     async def samples(
         self, run_id: uuid.UUID, user_id: int, limit: int, after: tuple[dt.datetime, int] | None
@@ -141,7 +126,10 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         end: dt.datetime | None = None,
     ) -> list[SeriesPoint]:
         """The run (or its samples from `start` to `end`) cut into at most `points` equal time buckets,
-        each reduced to min/avg/max in SQL: a chart zoomed into a range gets finer buckets."""
+        each reduced to min/avg/max in SQL: a chart zoomed into a range gets finer buckets.
+
+        Buckets of a minute or more are whole minutes read from the roll-ups (runs/series.py).
+        """
         run = await self.owned(run_id, user_id)
         session = self.repository.session
         in_range = [CpuUsage.test_run_id == run.id]
@@ -155,30 +143,19 @@ class RunQueryService(SQLAlchemyAsyncRepositoryService[TestRun, TestRunRepositor
         last: dt.datetime = row[1]
         if first is None:
             return []
-        span = (last - first).total_seconds()
-        width = span / points if span > 0 else 1.0
-        offset = SecondsBetween(CpuUsage.recorded_at, as_timestamp(first))
-        index = BucketIndex(offset / width, points - 1).label("bucket")
-        stmt = (
-            select(
-                index,
-                func.min(CpuUsage.recorded_at),
-                func.count(),
-                func.min(CpuUsage.cpu_percent),
-                func.avg(CpuUsage.cpu_percent),
-                func.max(CpuUsage.cpu_percent),
-                func.max(CpuUsage.max_core_percent),
-            )
-            .where(*in_range)
-            .group_by(index)
-            .order_by(index)
-        )
+        grid = minute_grid(first, last, points)
+        if grid is not None:
+            stmt = series_from_minutes(run.id, grid, start, end)
+        else:  # buckets under a minute: the raw samples of the range
+            span = (last - first).total_seconds()
+            width = span / points if span > 0 else 1.0
+            offset = SecondsBetween(CpuUsage.recorded_at, as_timestamp(first))
+            stmt = samples_bucketed(BucketIndex(offset / width, points - 1), in_range)
         return [
-            SeriesPoint(
-                start=start, count=n, min_percent=lo, avg_percent=float(avg), max_percent=hi, max_core_percent=core
-            )
-            for _, start, n, lo, avg, hi, core in (await session.execute(stmt)).all()
-        ]
+            SeriesPoint(start=at, count=int(n), min_percent=lo, avg_percent=float(total) / int(n), max_percent=hi,
+                        max_core_percent=core)
+            for _, at, n, lo, total, hi, core in (await session.execute(stmt)).all()
+        ]  # fmt: skip
 
 
 def name_contains_filter(text: str | None) -> ColumnElement[bool]:
@@ -206,67 +183,3 @@ def samples_after(
             and_(CpuUsage.recorded_at == as_timestamp(at), CpuUsage.id > last_id),
         )
     )
-
-
-def _summaries_statement(run_ids: list[uuid.UUID], threshold: float | None, window: Window | None) -> Select[Any]:
-    ordered = (
-        select(
-            CpuUsage.test_run_id,
-            CpuUsage.cpu_percent,
-            CpuUsage.recorded_at,
-            *(getattr(CpuUsage, name) for name in BREAKDOWN_FIELDS),
-            func.lag(CpuUsage.recorded_at)
-            .over(partition_by=CpuUsage.test_run_id, order_by=(CpuUsage.recorded_at, CpuUsage.id))
-            .label("previous_at"),
-        )
-        .where(CpuUsage.test_run_id.in_(run_ids))
-        .subquery()
-    )
-    limit = TestRun.threshold_percent if threshold is None else literal(threshold)
-    since: ColumnElement[dt.datetime] = ordered.c.previous_at
-    if window is not None and window.start is not None:
-        start = as_timestamp(window.start)
-        since = case((ordered.c.previous_at < start, start), else_=ordered.c.previous_at)
-    interval = SecondsBetween(ordered.c.recorded_at, since)
-    above = case(
-        (and_(ordered.c.cpu_percent > limit, ordered.c.previous_at.is_not(None)), interval),
-        else_=0.0,
-    )
-    return (
-        select(
-            ordered.c.test_run_id,
-            func.count(),
-            func.avg(ordered.c.cpu_percent),
-            func.min(ordered.c.cpu_percent),
-            func.max(ordered.c.cpu_percent),
-            func.min(ordered.c.recorded_at),
-            func.max(ordered.c.recorded_at),
-            func.coalesce(func.sum(above), 0.0),
-            func.avg(ordered.c.user_percent),  # AVG and MAX skip nulls: samples without a breakdown
-            func.avg(ordered.c.system_percent),
-            func.avg(ordered.c.iowait_percent),
-            func.avg(ordered.c.steal_percent),
-            func.max(ordered.c.max_core_percent),
-        )
-        .select_from(ordered.join(TestRun, TestRun.id == ordered.c.test_run_id))
-        .where(_recorded_inside(ordered.c.recorded_at, window))
-        .group_by(ordered.c.test_run_id)
-    )
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)  # MariaDB's AVG is a Decimal
-
-
-def _recorded_inside(recorded_at: ColumnElement[dt.datetime], window: Window | None) -> ColumnElement[bool]:
-    conditions = []
-    if window is not None and window.start is not None:
-        conditions.append(recorded_at >= as_timestamp(window.start))
-    if window is not None and window.end is not None:
-        conditions.append(recorded_at <= as_timestamp(window.end))
-    return and_(true(), *conditions)
-
-
-def _empty_summary(threshold: float) -> RunSummary:
-    nothing = dict.fromkeys(("avg_percent", "min_percent", "max_percent", "first_sample_at", "last_sample_at"))
-    return RunSummary(sample_count=0, threshold_percent=threshold, time_above_threshold_s=0.0, **nothing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, bindparam, literal
+from sqlalchemy import ColumnElement, Float, Integer, Table, bindparam, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
@@ -19,8 +19,34 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from cpumon_backend.storage.db import UTCDateTime
 
 
+class MicrosecondsBetween(FunctionElement[int]):
+    """`later - earlier` in whole microseconds: an integer, so sums of intervals stay exact."""
+
+    type = Integer()
+    name = "microseconds_between"
+    inherit_cache = True
+
+
+@compiles(MicrosecondsBetween, "sqlite")
+def _microseconds_between_sqlite(element: MicrosecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime, the six digits after the dot.
+    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
+    whole = "CAST(strftime('%s', substr({0}, 1, 19)) AS INTEGER)"
+    micros = "CAST(substr({0}, 21, 6) AS INTEGER)"
+    return (
+        f"(({whole.format(later)} - {whole.format(earlier)}) * 1000000"
+        f" + ({micros.format(later)} - {micros.format(earlier)}))"
+    )
+
+
+@compiles(MicrosecondsBetween)
+def _microseconds_between_mysql(element: MicrosecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"TIMESTAMPDIFF(MICROSECOND, {earlier}, {later})"
+
+
 class SecondsBetween(FunctionElement[float]):
-    """`later - earlier` in seconds, with microseconds, computed by the database."""
+    """`later - earlier` in seconds, with microseconds: `MicrosecondsBetween` as a double."""
 
     type = Float()
     name = "seconds_between"
@@ -29,21 +55,13 @@ class SecondsBetween(FunctionElement[float]):
 
 @compiles(SecondsBetween, "sqlite")
 def _seconds_between_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    # julianday() keeps only milliseconds. SQLAlchemy stores "YYYY-MM-DD HH:MM:SS.ffffff": whole
-    # seconds from strftime('%s'), the fraction from the text, subtracted apart to stay exact.
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    # Only the first 19 characters: strftime rounds the fraction to milliseconds (.9996 s became the next second).
-    whole = "CAST(strftime('%s', substr({0}, 1, 19)) AS INTEGER)"
-    fraction = "CAST(substr({0}, 20) AS REAL)"
-    return (
-        f"(({whole.format(later)} - {whole.format(earlier)}) + ({fraction.format(later)} - {fraction.format(earlier)}))"
-    )
+    return f"({compiler.process(MicrosecondsBetween(*element.clauses), **kw)} / 1000000.0)"
 
 
 @compiles(SecondsBetween)
 def _seconds_between_mysql(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(CAST(TIMESTAMPDIFF(MICROSECOND, {earlier}, {later}) AS DOUBLE) / 1000000.0)"
+    # Cast first: MariaDB's DECIMAL division keeps only four more digits than its operands.
+    return f"(CAST({compiler.process(MicrosecondsBetween(*element.clauses), **kw)} AS DOUBLE) / 1000000.0)"
 
 
 class BucketIndex(FunctionElement[int]):

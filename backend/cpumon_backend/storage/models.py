@@ -2,7 +2,7 @@
 
 from cpumon_backend.auth.models import SessionRecord, User
 from cpumon_backend.events.models import RunEvent
-from cpumon_backend.runs.models import CpuUsage, TestRun
+from cpumon_backend.runs.models import CpuUsage, CpuUsageRollup, TestRun
 from cpumon_backend.storage.db import metadata
 
-__all__ = ["CpuUsage", "RunEvent", "SessionRecord", "TestRun", "User", "metadata"]
+__all__ = ["CpuUsage", "CpuUsageRollup", "RunEvent", "SessionRecord", "TestRun", "User", "metadata"]

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, true
 
-from cpumon.wire import RunSummary
-from cpumon_backend.runs.models import BREAKDOWN_FIELDS, CpuUsage, TestRun
+from cpumon.wire import BREAKDOWN_FIELDS, RunSummary
+from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.rollups import MinuteOf
 from cpumon_backend.runs.series import MinuteGrid, samples_bucketed
 from cpumon_backend.runs.sql import BucketIndex, SecondsBetween, as_timestamp

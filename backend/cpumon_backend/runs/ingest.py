@@ -63,6 +63,12 @@ def _utc_text(value: dt.datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+def recorded_at(sample: SampleIn) -> dt.datetime | None:
+    """The sample's own time stamp, if it carries one (SampleIn is derived, so read by the contract's order)."""
+    stamp: dt.datetime | None = msgspec.structs.astuple(sample)[_RECORDED_AT]
+    return stamp
+
+
 def encode_rows(samples: Sequence[SampleIn], now: dt.datetime) -> str:
     """The samples as the JSON array of rows that `INSERT_SAMPLES` unpacks (order of JSON_COLUMNS)."""
     default_at = _utc_text(now)
@@ -125,7 +131,8 @@ async def _insert_in_transaction(
         await connection.execute(touch)
         inserted: int = (await connection.execute(INSERT_SAMPLES, params)).rowcount
         if inserted:
-            await refresh_rollups(connection, params["run_id"], (s.recorded_at or params["now"] for s in samples))
+            stamps = (recorded_at(sample) or params["now"] for sample in samples)
+            await refresh_rollups(connection, params["run_id"], stamps)
         await connection.exec_driver_sql("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):  # a dropped connection has rolled back already

@@ -12,7 +12,7 @@ from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 
-from cpumon.wire import BREAKDOWN_FIELDS, SAMPLE_FIELDS, RunSummary, SampleRead, SeriesPoint
+from cpumon.wire import SAMPLE_FIELDS, RunSummary, SampleRead, SeriesPoint
 from cpumon_backend.runs.cursor import encode_cursor
 from cpumon_backend.runs.folding import fold
 from cpumon_backend.runs.lifecycle import TestRunRepository

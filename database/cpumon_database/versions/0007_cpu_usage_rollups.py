@@ -1,7 +1,7 @@
 """cpu usage roll-ups
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0006
 Create Date: 2026-12-05
 
 `cpu_usage_rollups`: each run's samples reduced per minute (count, sums, min, max, breakdown sums
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -109,6 +109,23 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
+#: `clients(client)` hands the client back and closes it at the end of the test.
+Keep = Callable[[httpx.Client], httpx.Client]
+
+
+@pytest.fixture
+def clients() -> Iterator[Keep]:
+    kept: list[httpx.Client] = []
+
+    def keep(client: httpx.Client) -> httpx.Client:
+        kept.append(client)
+        return client
+
+    yield keep
+    for client in kept:
+        client.close()
+
+
 # -- a TCP proxy the test controls, between a server and MariaDB ----------------------------
 
 

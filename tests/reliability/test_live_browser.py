@@ -17,7 +17,7 @@ from tests.conftest import MYSQL_URL, _require, drop_mysql_database, mysql_datab
 from tests.e2e.conftest import wait_for
 from tests.web.conftest import log_in
 
-from .conftest import PASSWORD, USERNAME, Database, Server, TcpProxy, prepare
+from .conftest import PASSWORD, USERNAME, Database, Keep, Server, TcpProxy, prepare
 from .live_support import ingest_until_stored, post_samples
 from .test_db_outage import OUTAGE_S, serve_through
 
@@ -42,10 +42,11 @@ def test_the_run_page_says_reconnecting_during_an_outage(
     database: Database,
     mysql_proxy: TcpProxy,
     start_server: Callable[..., Server],
+    clients: Keep,
     browser_page: BrowserPage,  # noqa: F811
 ) -> None:
     server = serve_through(mysql_proxy, database, start_server)
-    api = server.client(timeout=30)
+    api = clients(server.client(timeout=30))
     run_id = str(api.post("/api/test-runs", json={"name": "outage in the browser"}).json()["id"])
     post_samples(api, run_id, 5)
     page: Page = browser_page(server.url, timezone_id="UTC")

@@ -26,7 +26,7 @@ from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.db import create_engine
 from tests.e2e.conftest import wait_for
 
-from .conftest import Database, Server, TcpProxy, prepare, via_proxy
+from .conftest import Database, Keep, Server, TcpProxy, prepare, via_proxy
 from .live_support import LiveReader, ingest_until_stored, new_run, post_samples, store_samples
 from .test_db_outage import OUTAGE_S, serve_through
 
@@ -132,12 +132,12 @@ async def test_a_feed_rides_out_an_outage(outage: Outage, caplog: pytest.LogCapt
 
 @pytest.mark.mysql
 def test_streams_resume_after_an_outage(
-    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server]
+    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server], clients: Keep
 ) -> None:
     server = serve_through(mysql_proxy, mysql_db, start_server)
-    api = server.client(timeout=30)
+    api = clients(server.client(timeout=30))
     run_id = str(api.post("/api/test-runs", json={"name": "outage"}).json()["id"])
-    opened_before = LiveReader(server.client(), run_id).start()
+    opened_before = LiveReader(clients(server.client()), run_id).start()
     opened_before.wait_event("ready", within=SLACK_S)
     post_samples(api, run_id, 3)
     opened_before.wait_event("samples", within=SLACK_S)
@@ -147,7 +147,7 @@ def test_streams_resume_after_an_outage(
     opened_before.wait_event("reconnecting", within=SLACK_S)
     wait_for(lambda: time.monotonic() - cut_at >= OUTAGE_S, within=OUTAGE_S + 1, what="the outage to last")
     mysql_proxy.restore()
-    opened_after = LiveReader(server.client(), run_id)
+    opened_after = LiveReader(clients(server.client()), run_id)
     wait_for(lambda: api.get("/ready").status_code == 200, within=SLACK_S, what="/ready after the outage")
     opened_after.start().wait_event("ready", within=SLACK_S)
 

@@ -19,7 +19,7 @@ from tests.backend.conftest import add_user
 from tests.conftest import Backend
 from tests.e2e.conftest import wait_for
 
-from .conftest import Database, Server
+from .conftest import Database, Keep, Server
 from .live_support import LiveReader, logged_in, post_samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -66,9 +66,9 @@ def assert_closed_quietly(reader: LiveReader) -> None:
     assert reader.kinds()[-1] not in {"ended", "gone"}, reader.kinds()
 
 
-def test_logout_closes_the_stream(database: Database, start_server: Callable[..., Server]) -> None:
+def test_logout_closes_the_stream(database: Database, start_server: Callable[..., Server], clients: Keep) -> None:
     server = start_server(database.server_settings())
-    page, agent = server.client(), server.client()
+    page, agent = clients(server.client()), clients(server.client())
     run_id, reader = watch_a_recording_run(server, page, agent)
     assert page.post("/api/auth/logout").status_code == 204
     delay = close_delay(reader, agent, run_id, time.monotonic())
@@ -77,15 +77,15 @@ def test_logout_closes_the_stream(database: Database, start_server: Callable[...
     print(f"\n{database.kind}{' + redis' if database.redis_url else ''}: closed {delay:.2f} s after logout")
 
 
-def test_expiry_closes_the_stream(database: Database, start_server: Callable[..., Server]) -> None:
+def test_expiry_closes_the_stream(database: Database, start_server: Callable[..., Server], clients: Keep) -> None:
     lifetime = 4
     server = start_server(database.server_settings(CPUMON_SESSION_LIFETIME=str(lifetime)))
-    agent = server.client()
+    agent = clients(server.client())
     logged_in_at = time.monotonic()
-    page = server.client()  # its session ends `lifetime` s after this login
+    page = clients(server.client())  # its session ends `lifetime` s after this login
     run_id, reader = watch_a_recording_run(server, page, agent)
     assert reader.closed_at is None, "the session expired before the test could watch it"
-    agent = server.client()  # a fresh session: the agent keeps posting (about) past the page's expiry
+    agent = clients(server.client())  # a fresh session: the agent keeps posting (about) past the page's expiry
     delay = close_delay(reader, agent, run_id, logged_in_at + lifetime)
     assert delay < CLOSE_WITHIN_S, f"closed {delay:.2f} s after the session expired"
     assert_closed_quietly(reader)
@@ -103,16 +103,18 @@ def delete_user(database: Database, username: str) -> None:
     asyncio.run(run())
 
 
-def test_deleting_the_user_closes_their_stream(database: Database, start_server: Callable[..., Server]) -> None:
+def test_deleting_the_user_closes_their_stream(
+    database: Database, start_server: Callable[..., Server], clients: Keep
+) -> None:
     add_user(Backend(database.kind, database.url).settings(bcrypt_rounds=4), "leaving", "leaving-password-1")
     server = start_server(database.server_settings())
-    page = logged_in(server.url, "leaving", "leaving-password-1")
+    page = clients(logged_in(server.url, "leaving", "leaving-password-1"))
     run_id = str(page.post("/api/test-runs", json={"name": "theirs"}).json()["id"])
     reader = LiveReader(page, run_id).start()
     reader.wait_event("ready", within=SLACK_S)
-    other = server.client()
+    other = clients(server.client())
     other_run = str(other.post("/api/test-runs", json={"name": "stays"}).json()["id"])
-    bystander = LiveReader(server.client(), other_run).start()
+    bystander = LiveReader(clients(server.client()), other_run).start()
     bystander.wait_event("ready", within=SLACK_S)
 
     delete_user(database, "leaving")

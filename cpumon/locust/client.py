@@ -100,6 +100,20 @@ class CpumonApi:
         """A run's summary (GET one run), over the window the params give."""
         return RunSummary.from_json(self._get(path, params)["summary"])
 
+    def get(self, path: str, params: Mapping[str, Any]) -> Any:
+        """GET `path` as the logged-in user: its JSON (ApiError/CpumonError as the other reads)."""
+        return self._get(path, params)
+
+    def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        """POST `body` as JSON to `path` as the logged-in user (logs in again once after a 401)."""
+        if not self._logged_in:
+            self.login()
+        try:
+            return self._call("POST", path, json=body)
+        except ApiUnauthorizedError:
+            self.login()
+            return self._call("POST", path, json=body)
+
     def _get(self, path: str, params: Mapping[str, Any]) -> Any:
         if not self._logged_in:
             self.login()

@@ -97,7 +97,7 @@ def test_mysql_timestamps_keep_microseconds(mysql_backend: Backend) -> None:
         return {(r[0], r[1], r[2]) for r in rows}
 
     found = run_sync(mysql_backend.settings(), precisions)
-    assert len(found) == 11  # login_attempts.window_ends_at and run_events' at and created_at too
+    assert len(found) == 12  # login_attempts.window_ends_at, run_events' at and created_at, users.disabled_at
     assert {p for _, _, p in found} == {6}
 
 

@@ -195,3 +195,32 @@ def test_the_wait_for_a_redis_connection_is_bounded_and_answers_503(redis_settin
     error, waited = asyncio.run(wait_while_the_only_connection_is_held())
     assert 0.5 <= waited < 5
     assert classify(error) is Failure.STORE_UNAVAILABLE  # 503 with Retry-After
+
+
+def test_a_users_redis_index_holds_only_live_sessions_and_expires_with_them(redis_settings: ServerSettings) -> None:
+    from cpumon_backend.auth.sessions import RedisSessionStore  # noqa: PLC0415
+    from tests.backend.conftest import FakeClock  # noqa: PLC0415
+
+    clock = FakeClock()
+    prefix = f"{redis_settings.session_redis_prefix}:"
+    index = f"{prefix}user-sessions:7"
+
+    async def logins() -> tuple[int, int, int, int]:
+        client = redis_client(redis_settings, redis_settings.session_redis_url)  # type: ignore[arg-type]
+        store = RedisSessionStore(client, prefix, clock)
+        try:
+            for number in range(3):
+                await store.put(f"{number:064x}", b"{}", 10, 7, None)  # type: ignore[arg-type]
+            clock.advance(11)  # those three are over (in the index's terms)
+            await store.put(f"{3:064x}", b"{}", 10, 7, None)  # type: ignore[arg-type]
+            members, ttl = int(await client.zcard(index)), int(await client.pttl(index))
+            ended = await store.end_sessions_of(7)
+            return members, ttl, ended, int(await client.exists(index))
+        finally:
+            await client.aclose()
+
+    members, ttl, ended, left = asyncio.run(logins())
+    assert members == 1  # pruned at the last login
+    assert 0 < ttl <= 10_000  # and gone with its last session
+    assert ended == 1
+    assert left == 0

@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "create-user":
             return _create_user(settings, args.username)
+        if args.command in USER_COMMANDS:
+            return _manage_user(settings, args)
         return _serve(settings)
     except CliError as exc:
         print(f"cpumon-server: {exc}", file=sys.stderr)
@@ -91,7 +93,24 @@ def _parser() -> argparse.ArgumentParser:
         help=f"add a user; the password comes from a prompt, else the first line of stdin, else ${PASSWORD_ENV}",
     )
     create.add_argument("username")
+    _add_user_commands(commands)
     return parser
+
+
+#: Users managed by cpumon_backend/auth/commands.py (imported when used: it imports this module).
+USER_COMMANDS = ("delete-user", "disable-user", "enable-user", "set-password")
+
+
+def _add_user_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from cpumon_backend.auth.commands import register  # noqa: PLC0415
+
+    register(commands)
+
+
+def _manage_user(settings: ServerSettings, args: argparse.Namespace) -> int:
+    from cpumon_backend.auth.commands import main as manage  # noqa: PLC0415
+
+    return manage(settings, args)
 
 
 def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
@@ -168,10 +187,10 @@ def _read_password() -> str:
     return line or os.environ.get(PASSWORD_ENV, "")
 
 
-def _create_user(settings: ServerSettings, username: str) -> int:
+def read_valid_password(username: str) -> str:
+    """The password `_read_password` gives, refused (one line) unless it could log `username` in."""
     import msgspec  # noqa: PLC0415 - a server dependency
 
-    from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
     from cpumon_backend.auth.schemas import LoginRequest  # noqa: PLC0415
 
     password = _read_password()
@@ -179,6 +198,13 @@ def _create_user(settings: ServerSettings, username: str) -> int:
         msgspec.convert({"username": username, "password": password}, LoginRequest)
     except msgspec.ValidationError as exc:
         raise CliError(f"invalid user: {exc}") from None
+    return password
+
+
+def _create_user(settings: ServerSettings, username: str) -> int:
+    from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
+
+    password = read_valid_password(username)
     try:
         asyncio.run(_insert_user(settings, username, password))
     except PasswordTooLongError as exc:
@@ -296,4 +322,7 @@ def database_problem(exc: BaseException) -> CliError:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's module, not this `__main__` copy: the user commands raise its CliError.
+    from cpumon_backend.cli import main as package_main
+
+    sys.exit(package_main())

@@ -85,6 +85,12 @@ class ServerSettings(BaseSettings):
     session_redis_url: SecretStr | None = Field(
         default=None, description="Redis URL for sessions and login throttling; unset: the database"
     )
+    session_redis_pool_size: int = Field(
+        default=50, ge=1, description="Redis connections per worker; a request beyond them waits for a free one"
+    )
+    session_redis_pool_timeout: float = Field(
+        default=5.0, gt=0, description="seconds a request waits for a free Redis connection before it answers 503"
+    )
     session_redis_prefix: str = Field(
         default="cpumon", pattern=r"^[A-Za-z0-9_\-:]{1,64}$", description="prefix of cpumon's Redis keys"
     )

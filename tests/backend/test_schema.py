@@ -97,7 +97,8 @@ def test_mysql_timestamps_keep_microseconds(mysql_backend: Backend) -> None:
         return {(r[0], r[1], r[2]) for r in rows}
 
     found = run_sync(mysql_backend.settings(), precisions)
-    assert len(found) == 13  # login_attempts.window_ends_at, run_events' at and created_at, roll-ups' first_at, last_at
+    assert len(found) == 14  # login_attempts.window_ends_at, run_events' at and created_at, roll-ups' first_at,
+    # last_at, users.disabled_at
     assert {p for _, _, p in found} == {6}
 
 

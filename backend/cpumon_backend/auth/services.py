@@ -36,8 +36,9 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
 
         An unknown username is checked against a stand-in hash of the same cost as the stored
         ones, so both failures cost one bcrypt check and take the same time: the answer's timing
-        does not tell which usernames exist. A password proven right is rehashed when its cost
-        is not the server's current one.
+        does not tell which usernames exist. A disabled user is refused after the same check, with
+        the same answer. A password proven right is rehashed when its cost is not the server's
+        current one.
         """
         key = username_key(username)
         user = await self.get_one_or_none(username_key=key) if len(key) <= USERNAME_MAX else None
@@ -45,7 +46,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             await passwords.set_typical_cost(await self._typical_cost())
         await hand_back(self.repository.session)
         matches = await verify_password(password, user.password_hash if user else await passwords.dummy_hash())
-        if user is None or not matches:
+        if user is None or not matches or user.disabled_at is not None:
             return None
         if not passwords.is_current(user.password_hash):
             await self._store_hash(user, await passwords.rehash(password))

@@ -4,11 +4,22 @@ cpumon's sessions have a fixed lifetime from login: a request that does not chan
 costs one indexed read and no write, and its cookie is not re-sent. The id is rotated at login (no
 session fixation), the record deleted at logout and the cookie expired (Max-Age=0). A cookie that
 is not one of our ids (64 hex digits) is never looked up: no client-chosen value reaches a store.
+
+The stores keep the SHA-256 of the cookie's id, never the id: whoever reads a store (a backup, a
+replica, `redis-cli`) holds values that do not open a session when sent as a cookie (they are
+hashed once more and found nowhere). The ids are 256 random bits, so a plain hash suffices: there
+is nothing to guess, which is what salts and slow hashes defend. Every store call takes the
+cookie's id as it is; hashing is the stores' business alone.
+
+Each session names its user, so a user's sessions can be ended at once (`end_sessions_of`: the
+user commands of `cpumon-server`), and the database store reads a session only while its user
+exists and is not disabled.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any, Protocol
 
@@ -23,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cpumon_backend.auth.clock import Clock
 from cpumon_backend.auth.connections import hand_back
-from cpumon_backend.auth.models import SessionRecord
+from cpumon_backend.auth.guards import SESSION_USER_ID
+from cpumon_backend.auth.models import SessionRecord, User
 from cpumon_backend.storage.db import request_session
 
 SESSION_ID = re.compile(r"[0-9a-f]{64}")
@@ -36,44 +48,117 @@ def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     connection.state[_ROTATE] = True
 
 
+def stored_id(session_id: str) -> str:
+    """What the stores keep for a cookie's session id: its SHA-256, in hex."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class SessionStore(Protocol):
+    """Where sessions live. Every `session_id` is the cookie's id; what is stored is `stored_id` of it."""
+
     async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None: ...
 
     async def put(
-        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+        self,
+        session_id: str,
+        data: bytes,
+        lifetime_s: int,
+        user_id: int,
+        connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None: ...
 
     async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None: ...
 
+    async def end_sessions_of(self, user_id: int) -> int:
+        """End every session of the user at once; how many there were."""
+        ...
+
+
+#: Ends every session a user has in Redis, atomically (a login storing one meanwhile waits or goes first).
+#: KEYS[1]: the user's index; ARGV[1]: the prefix of session keys. Returns how many sessions were ended.
+_END_SESSIONS_OF = """
+local ended = 0
+for _, hashed in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  ended = ended + redis.call('DEL', ARGV[1] .. hashed)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"""
+
+
+#: Stores a session and adds it to its user's index, in one step. KEYS: the session's key, the user's
+#: index; ARGV: the data, the hashed id, now (ms), the lifetime (ms). The index lives as long as its
+#: longest-lived session (PTTL is -1 for a key without expiry, -2 for none).
+_PUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+"""
+
 
 class RedisSessionStore:
-    """Sessions as Redis keys under `<prefix>sessions:`, which Redis expires by itself."""
+    """Sessions as Redis keys `<prefix>session:<sha256 of the id>`, which Redis expires by itself.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    Each user has an index, the sorted set `<prefix>user-sessions:<user id>` of their sessions'
+    hashed ids scored by expiry (ms): `end_sessions_of` deletes what it lists. Each login prunes the
+    expired entries and extends the index's own expiry to the new session's, so it holds at most
+    the sessions alive now and vanishes with the last of them. A logout leaves its entry until it
+    is pruned: deleting a session that is gone costs nothing.
+
+    Keys of the earlier shape (`<prefix>sessions:<id>`, unhashed) are never read: sessions made
+    before this version end at the upgrade, and Redis expires those keys within one lifetime.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, clock: Clock) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}sessions:"
+        self._prefix = f"{prefix}session:"
+        self._index_prefix = f"{prefix}user-sessions:"
+        self._clock = clock
+        self._put = redis.register_script(_PUT)
+        self._end_sessions_of = redis.register_script(_END_SESSIONS_OF)
+
+    def _key(self, session_id: str) -> str:
+        return self._prefix + stored_id(session_id)
 
     async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
-        data: bytes | str | None = await self._redis.get(self._prefix + session_id)
+        data: bytes | str | None = await self._redis.get(self._key(session_id))
         return data.encode() if isinstance(data, str) else data
 
     async def put(
-        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+        self,
+        session_id: str,
+        data: bytes,
+        lifetime_s: int,
+        user_id: int,
+        connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None:
-        await self._redis.set(self._prefix + session_id, data, ex=lifetime_s)
+        now_ms = int(self._clock().timestamp() * 1000)
+        hashed = stored_id(session_id)
+        await self._put(
+            keys=[self._prefix + hashed, f"{self._index_prefix}{user_id}"],
+            args=[data, hashed, now_ms, lifetime_s * 1000],
+        )
 
     async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
-        await self._redis.delete(self._prefix + session_id)
+        await self._redis.delete(self._key(session_id))
+
+    async def end_sessions_of(self, user_id: int) -> int:
+        return int(await self._end_sessions_of(keys=[f"{self._index_prefix}{user_id}"], args=[self._prefix]))
 
 
-#: The session read, built once (every request runs it): one indexed read by primary key.
-_READ_SESSION = select(SessionRecord.data, SessionRecord.expires_at).where(
-    SessionRecord.session_id == bindparam("session_id")
+#: The session read, built once (every request runs it): one indexed read by primary key, joined to
+#: its user by primary key, so a disabled user's session reads as none, and so does a deleted user's
+#: (its rows also go with the user: ON DELETE CASCADE).
+_READ_SESSION = (
+    select(SessionRecord.data, SessionRecord.expires_at)
+    .join(User, User.id == SessionRecord.user_id)
+    .where(SessionRecord.session_id == bindparam("session_id"), User.disabled_at.is_(None))
 )
 
 
 class DatabaseSessionStore:
-    """Sessions as rows of the `sessions` table.
+    """Sessions as rows of the `sessions` table, keyed by the SHA-256 of the cookie's id.
 
     A row is read in autocommit on a connection of `reader` (the ingest engine): one round trip,
     no transaction to end. It used to be read on the request's ORM session, which cost every
@@ -91,27 +176,39 @@ class DatabaseSessionStore:
 
     async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
         async with self._reader.connect() as db:
-            row = (await db.execute(_READ_SESSION, {"session_id": session_id})).first()
+            row = (await db.execute(_READ_SESSION, {"session_id": stored_id(session_id)})).first()
         if row is None:
             return None
         data, expires_at = row
         return bytes(data) if expires_at > self._clock() else None
 
     async def put(
-        self, session_id: str, data: bytes, lifetime_s: int, connection: ASGIConnection[Any, Any, Any, Any]
+        self,
+        session_id: str,
+        data: bytes,
+        lifetime_s: int,
+        user_id: int,
+        connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None:
         await hand_back(request_session(connection.scope))
         expires_at = self._clock() + dt.timedelta(seconds=lifetime_s)
+        row = {"session_id": stored_id(session_id), "data": data, "expires_at": expires_at, "user_id": user_id}
         async with self._session_maker() as session:
             # Ids are fresh random values: a plain insert (an id collision would be an error, not a merge).
-            await session.execute(insert(SessionRecord).values(session_id=session_id, data=data, expires_at=expires_at))
+            await session.execute(insert(SessionRecord).values(**row))
             await session.commit()
 
     async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         await hand_back(request_session(connection.scope))
         async with self._session_maker() as session:
-            await session.execute(delete(SessionRecord).where(SessionRecord.session_id == session_id))
+            await session.execute(delete(SessionRecord).where(SessionRecord.session_id == stored_id(session_id)))
             await session.commit()
+
+    async def end_sessions_of(self, user_id: int) -> int:
+        async with self._session_maker() as session:
+            result = await session.execute(delete(SessionRecord).where(SessionRecord.user_id == user_id))
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class FixedLifetimeSessions(ServerSideSessionBackend):
@@ -155,9 +252,13 @@ class FixedLifetimeSessions(ServerSideSessionBackend):
             return
         if not rotate and old_id and scope_session == connection.state.get(_LOADED):
             return  # unchanged: no write, no cookie
+        user_id = scope_session.get(SESSION_USER_ID) if isinstance(scope_session, dict) else None
+        if not isinstance(user_id, int):  # only a login makes a session, and every session names its user
+            raise TypeError("a session must name its user")
         session_id = old_id if old_id and not rotate else self.generate_session_id()
         max_age = int(self.config.max_age)
-        await self.sessions.put(session_id, self.serialize_data(scope_session, connection.scope), max_age, connection)
+        data = self.serialize_data(scope_session, connection.scope)
+        await self.sessions.put(session_id, data, max_age, user_id, connection)
         headers.add("Set-Cookie", self._cookie(session_id, max_age=max_age).to_header(header=""))
 
     def _cookie(self, value: str, *, max_age: int) -> Cookie:

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from litestar import Litestar
 from litestar.middleware.session.server_side import ServerSideSessionConfig
-from redis.asyncio import Redis
+from pydantic import SecretStr
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cpumon_backend.auth.clock import Clock, system_clock
 from cpumon_backend.auth.counters import DatabaseAttemptCounter, RedisAttemptCounter
 from cpumon_backend.auth.models import LoginAttempt, SessionRecord
-from cpumon_backend.auth.sessions import DatabaseSessionStore, FixedLifetimeSessions, RedisSessionStore
+from cpumon_backend.auth.sessions import DatabaseSessionStore, FixedLifetimeSessions, RedisSessionStore, SessionStore
 from cpumon_backend.auth.throttle import LoginThrottle
 from cpumon_backend.settings import ServerSettings
 
@@ -33,6 +34,9 @@ Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 #: How often the database backend deletes expired sessions and login counters.
 PURGE_EVERY_S = 600.0
+
+#: Seconds one Redis command (or connecting) may take before the request answers 503.
+REDIS_SOCKET_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,10 @@ def build_auth_storage(
         )
 
     if settings.session_redis_url is not None:
-        redis = Redis.from_url(settings.session_redis_url.get_secret_value(), socket_timeout=5)
-        prefix = f"{settings.session_redis_prefix}:"
+        redis = redis_client(settings, settings.session_redis_url)
+        prefix = redis_prefix(settings)
         return AuthStorage(
-            sessions=FixedLifetimeSessions(config, RedisSessionStore(redis, prefix)),
+            sessions=FixedLifetimeSessions(config, RedisSessionStore(redis, prefix, clock)),
             throttle=throttle(RedisAttemptCounter(redis, prefix)),
             on_shutdown=[redis.aclose],
         )
@@ -83,6 +87,41 @@ def build_auth_storage(
         throttle=throttle(DatabaseAttemptCounter(session_maker, engine.dialect.name, clock)),
         lifespan=[purge_periodically(session_maker, clock)],
     )
+
+
+def redis_client(settings: ServerSettings, url: SecretStr) -> Redis:
+    """The worker's Redis client (sessions, login counters), with a pool that waits for a free connection.
+
+    A burst beyond the pool waits, each request for at most CPUMON_SESSION_REDIS_POOL_TIMEOUT s (then
+    503 with Retry-After), instead of failing at once as redis-py's default pool does. The pool's size
+    bounds this worker's connections to Redis; each command is bounded by the socket timeout.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url.get_secret_value(),
+        max_connections=settings.session_redis_pool_size,
+        timeout=settings.session_redis_pool_timeout,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    )
+    return Redis.from_pool(pool)
+
+
+def redis_prefix(settings: ServerSettings) -> str:
+    return f"{settings.session_redis_prefix}:"
+
+
+@asynccontextmanager
+async def open_session_store(
+    settings: ServerSettings, engine: AsyncEngine, clock: Clock = system_clock
+) -> AsyncIterator[SessionStore]:
+    """The configured session store outside the server (the user commands of `cpumon-server`), closed after."""
+    if settings.session_redis_url is None:
+        yield DatabaseSessionStore(engine, async_sessionmaker(engine, expire_on_commit=False), clock)
+        return
+    redis = redis_client(settings, settings.session_redis_url)
+    try:
+        yield RedisSessionStore(redis, redis_prefix(settings), clock)
+    finally:
+        await redis.aclose()
 
 
 async def purge_expired(session_maker: async_sessionmaker[AsyncSession], clock: Clock = system_clock) -> int:

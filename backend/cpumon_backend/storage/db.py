@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.base import orm_registry
@@ -108,7 +110,7 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_si
     if settings.database_dialect == "sqlite":
         path = settings.sqlite_path()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)
         engine = create_async_engine(url, connect_args={"timeout": 5}, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
@@ -129,6 +131,35 @@ def create_engine(settings: ServerSettings, *, autocommit: bool = False, pool_si
     event.listen(engine.sync_engine, "connect", _mysql_on_connect)
     event.listen(engine.sync_engine, "handle_error", _drop_unusable_connection)
     return engine
+
+
+#: What cpumon creates for an SQLite database: a folder and a file only their owner may open.
+#: (SQLite gives the -wal and -shm files it creates beside the database the database file's mode.)
+PRIVATE_FOLDER_MODE, PRIVATE_FILE_MODE = 0o700, 0o600
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty (mode 0600), and its folder (0700), unless they exist: those keep their modes.
+
+    An empty file is a valid, empty SQLite database. Left to SQLite, the file would get the umask's
+    mode (often 0644, readable by every local user: password hashes, sessions, every run).
+    """
+    folder = path.parent
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=PRIVATE_FOLDER_MODE)
+    except FileExistsError:
+        pass
+    else:
+        folder.chmod(PRIVATE_FOLDER_MODE)  # whatever the umask left of it
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE_MODE)
+    finally:
+        os.close(descriptor)
 
 
 def _connect_failure_as_driver_error(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> Any:

@@ -31,7 +31,8 @@ SERIES_POINTS_MAX: Final = 10_000
 EVENT_TEXT_MAX: Final = 500
 #: Characters in an event's kind: one short word (letters, digits, `_`, `-`, `.`).
 EVENT_KIND_MAX: Final = 32
-EVENT_KIND_PATTERN: Final = r"^[A-Za-z0-9_.-]+$"
+#: `$(?!\n)`: Python's `$` also matches before a final newline, JSON Schema's (ECMA-262) only at the end.
+EVENT_KIND_PATTERN: Final = r"^[A-Za-z0-9_.-]+$(?!\n)"
 #: The kind of an event sent without one.
 EVENT_KIND_DEFAULT: Final = "note"
 #: Events one run keeps; the next is refused (409), so a runaway script cannot fill the database.

@@ -178,3 +178,51 @@ def test_operation_survives_generated_requests(fuzz_server: Server, operation_id
     check()
     assert fuzz_server.process is not None
     assert fuzz_server.process.poll() is None, fuzz_server.log()[-3000:]
+
+
+#: Scenarios of the stateful phase and the most calls in one (each scenario starts from the operations
+#: that create, then follows the links schemathesis finds: a run's id into its reads, samples and finish).
+STATEFUL_SCENARIOS = int(os.environ.get("CPUMON_FUZZ_SCENARIOS", "30"))
+STATEFUL_STEPS = 8
+
+
+def test_sequences_of_calls_survive_generated_requests(fuzz_server: Server) -> None:
+    """The stateful phase: generated chains of calls, where what one answer returns (a run's id) is
+    used by the next request, pass the same checks as single calls, on each database."""
+    url = fuzz_server.url
+    schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json")
+    session = requests.Session()
+    login(session, url)
+    _send_the_session_as_the_documented_auth(schema, session)
+    machine = schema.as_state_machine()  # infers the links between operations from the document
+    linked = schema.operations_with_incoming_links()
+    assert "GET /api/test-runs/{run_id}" in linked, linked  # a created run's id reaches its reads
+
+    class Sequences(machine):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
+            return {"session": requests.Session(), "timeout": 30}
+
+        def validate_response(
+            self, response: Response, case: schemathesis.Case[Any], additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            excluded = [positive_data_acceptance] if breaks_a_rule_beyond_the_schema(response) else []
+            try:
+                case.validate_response(response, excluded_checks=excluded, transport_kwargs=kwargs or None)
+            finally:
+                if case.path == "/api/auth/logout" or (case.path == "/api/auth/login" and response.status_code == 200):
+                    session.cookies.clear()
+                    login(session, url)
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            print_blob=True,
+        )
+    )
+    assert fuzz_server.process is not None
+    assert fuzz_server.process.poll() is None, fuzz_server.log()[-3000:]

@@ -8,13 +8,14 @@ from typing import Annotated
 import msgspec
 
 from cpumon.wire import EVENT_KIND_DEFAULT, EVENT_KIND_MAX, EVENT_KIND_PATTERN, EVENT_TEXT_MAX
+from cpumon_backend.http.patterns import WHITE_SPACE
 
 EventText = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=EVENT_TEXT_MAX,
-        pattern=r"\S",
+        pattern=f"[^{WHITE_SPACE}]",
         description=f"what happened: 1 to {EVENT_TEXT_MAX} characters, not only spaces",
     ),
 ]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shutil
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Response, get
@@ -52,6 +54,29 @@ async def galera_synced(connection: AsyncConnection) -> str | None:
 
 async def answers_a_query(connection: AsyncConnection) -> str | None:
     await connection.execute(text("SELECT 1"))
+    return None
+
+
+#: Below this much free space where an SQLite database lives, its next writes fail ("database or disk
+#: is full") while reads still answer: /ready says so instead of sending ingest to a replica that
+#: cannot store it. A MariaDB server's disk is the server's own to report.
+SQLITE_MIN_FREE_BYTES = 1 << 20
+
+
+def _free_space_beside(database: str) -> tuple[Path, int]:
+    """The folder of a database file and the bytes free there (one statvfs: no thread needed)."""
+    folder = Path(database).resolve().parent
+    return folder, shutil.disk_usage(folder).free
+
+
+async def sqlite_disk_has_room(connection: AsyncConnection) -> str | None:
+    """On SQLite: the file system holding the database file has room for the next writes."""
+    database = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    folder, free = _free_space_beside(database)
+    if free < SQLITE_MIN_FREE_BYTES:
+        return f"database disk full: {free} bytes free in {folder}"
     return None
 
 
@@ -115,7 +140,7 @@ async def schema_is_behind(connection: AsyncConnection) -> str | None:
     return None
 
 
-READY_CHECKS: Sequence[ReadyCheck] = (galera_synced, answers_a_query, schema_is_current)
+READY_CHECKS: Sequence[ReadyCheck] = (galera_synced, answers_a_query, sqlite_disk_has_room, schema_is_current)
 
 
 async def readiness_problem(engine: AsyncEngine) -> str | None:

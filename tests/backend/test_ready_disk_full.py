@@ -58,7 +58,7 @@ def ready(server: ServerProcess) -> httpx.Response:
 
 def test_ready_is_503_while_the_sqlite_disk_is_full(tiny_disk: Path, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tiny_disk / 'cpumon.db'}"
-    upgrade(ServerSettings(database_url=url))  # type: ignore[arg-type]
+    upgrade(ServerSettings(database_url=url))
     server = ServerProcess(log_path=tmp_path / "server.log", env=clean_environ(CPUMON_DATABASE_URL=url))
     with server:
         assert ready(server).status_code == 200

@@ -32,8 +32,9 @@ from bench.servers import (
     prepare_mysql,
     prepare_sqlite,
 )
+from bench.summaries import Sizes, long_runs
 
-ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5", "W7")
+ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5", "W6", "W7")
 DEFAULT_MYSQL_URL = "mysql+asyncmy://root@127.0.0.1:3306/cpumon_bench"
 RESULTS = Path(__file__).parent / "results"
 W7_CLIENTS = 20  # the ingest load under the live pages: enough to load the server, the same with and without
@@ -196,6 +197,10 @@ class Suite:
                         return figures
 
                     self._repeat(outcome, w4)
+            if "W6" in self.selected and database.kind == "mysql":
+                sizes = Sizes.smoke() if plan.smoke else Sizes()
+                self.log(f"W6 {db}: storing {sizes.big:,} + {sizes.page_runs} x {sizes.page:,} samples in SQL")
+                self._repeat(Outcome("W6", db, note=f"{sizes}"), lambda _: long_runs(server, database, sizes))
             if "W7" in self.selected:
                 self._w7(server, database)
             if agent and "W5" in self.selected:

@@ -61,6 +61,14 @@ TARGETS: dict[str, list[Target]] = {
     ],
     "W5": [Target("cpu_pct", "<=", 0.5, " %"), Target("rss_mb", "<=", 60, " MB")],
     "W7": [Target("ratio", ">=", 0.9, "x no pages"), Target("errors", "==", 0), Target("points_per_page", ">=", 1)],
+    "W6": [  # issue 25
+        Target("whole_run_ms", "<=", 50, " ms"),
+        Target("whole_vs_small", "<=", 3, "x"),
+        Target("hour_window_ms", "<=", 30, " ms"),
+        Target("list_page_ms", "<=", 150, " ms"),
+        Target("series_500_ms", "<=", 100, " ms"),
+        Target("locust_poll_db_ms", "<=", 10, " ms"),
+    ],
 }
 
 TITLES = {
@@ -72,6 +80,7 @@ TITLES = {
     "W4": "100k-sample run read back",
     "W5": "the agent, 1 s interval",
     "W7": "ingest with 100 live pages open",
+    "W6": "summaries of a 1M-sample run",
 }
 
 #: Which ceiling each workload's "ratio" divides by, and the ceiling's figure.

@@ -25,7 +25,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from cpumon_backend.runs.models import CpuUsageRollup, TestRun
+from cpumon_backend.runs.rollups import BUCKET, MinuteOf, minute_of, minute_start
 from cpumon_backend.runs.series import minute_grid
+from cpumon_backend.runs.sql import as_timestamp
 from cpumon_backend.runs.summaries import empty_summary, summaries_from_rows, summary_statement
 from cpumon_backend.runs.window import Window
 from cpumon_backend.settings import ServerSettings
@@ -304,3 +306,33 @@ def test_the_migration_builds_rollups_for_runs_stored_before_it(kind: str, tmp_p
     finally:
         if kind == "mysql":
             drop_mysql_database(url)
+
+
+EDGE_TIMES = (
+    dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+    dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+    BASE + dt.timedelta(seconds=59, microseconds=999_999),
+    BASE + dt.timedelta(seconds=60),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=dt.UTC),
+)
+
+
+def test_the_minute_of_a_time_is_the_same_in_sql_and_python(backend: Backend) -> None:
+    statement = select(*(MinuteOf(as_timestamp(at)) for at in EDGE_TIMES))
+    (row,) = _read(backend.database_url, statement)
+    assert list(row) == [minute_of(at) for at in EDGE_TIMES]
+    assert all(dt.timedelta(0) <= at - minute_start(minute_of(at)) < BUCKET for at in EDGE_TIMES)
+
+
+def test_samples_and_windows_at_the_ends_of_representable_time(alice: Client, backend: Backend) -> None:
+    # Samples from the year 1 on (times ahead of the server's clock are refused); windows to 9999.
+    stored = EDGE_TIMES[:-1]
+    run = start_run(alice, threshold_percent=THRESHOLD, started_at=_iso(stored[0]))
+    body = [{"seq": i, "cpu_percent": 90.0, "recorded_at": _iso(at)} for i, at in enumerate(stored)]
+    assert alice.post(f"/api/test-runs/{run['id']}/cpu-usage", json=body).status_code == 201
+    end = EDGE_TIMES[-1]
+    windows = ((None, None), (end - dt.timedelta(seconds=30), None), (stored[0], end), (None, BASE), (stored[1], end))
+    for start, stop in windows:
+        window = None if start is None and stop is None else Window(start, stop)
+        assert_same(summary_of(alice, run["id"], (start, stop)), oracle(backend, uuid.UUID(run["id"]), None, window))

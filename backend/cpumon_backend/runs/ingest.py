@@ -1,12 +1,13 @@
-"""Ingest: the whole rule for storing samples, in one method and (usually) one SQL statement.
+"""Ingest: the whole rule for storing samples, in one method and one transaction.
 
 The rule: the caller owns the run, the run is not finished, what is new is inserted, (run, seq)
 pairs already stored are skipped, and the batch is stored whole or not at all. `InsertFromJson`
-folds the ownership and not-finished checks into the INSERT itself, so the hot path is one
-statement in autocommit on a connection of the ingest engine (no pre-ping, no COMMIT, no reset
-ROLLBACK): one round trip. Only when nothing was inserted does a second query tell "no such run"
-(404) from "finished" (409) from "all duplicates".
-"""
+folds the ownership and not-finished checks into the INSERT itself. The transaction around it
+writes the run row first (serialising ingests into one run) and ends with the roll-ups of the
+minutes the batch touched (docs/rollups.md): `BEGIN`, run-row write, INSERT, roll-up upsert,
+`COMMIT`, on a connection of the ingest engine (no pre-ping, no reset ROLLBACK). Only when nothing
+was inserted does a further query tell "no such run" (404) from "finished" (409) from "all
+duplicates"; then no roll-up is touched."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import msgspec
 from advanced_alchemy.exceptions import NotFoundError
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_409_CONFLICT
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cpumon.wire import UPLOAD_FIELDS, SampleRead, field_types
@@ -46,6 +47,15 @@ INSERT_SAMPLES = InsertFromJson(
     run_column="test_run_id",
     stamp_column="created_at",
     json_columns=JSON_COLUMNS,
+)
+
+
+#: The write to the caller's open run that serialises ingests into it (Core, compiled once).
+_runs = TestRun.__table__.c
+TOUCH_OPEN_RUN = (
+    update(TestRun.__table__)  # type: ignore[arg-type]
+    .where(_runs.id == bindparam("run_id"), _runs.user_id == bindparam("owner"), _runs.ended_at.is_(None))
+    .values(updated_at=bindparam("now"))
 )
 
 
@@ -121,14 +131,11 @@ async def _insert_in_transaction(
     other's outcome). The roll-ups of the minutes the batch touched are recomputed from the stored
     samples in the same transaction, so they never disagree with them.
     """
-    touch = (
-        update(TestRun)
-        .where(TestRun.id == params["run_id"], TestRun.user_id == params["user_id"], TestRun.ended_at.is_(None))
-        .values(updated_at=params["now"])
-    )
     await connection.exec_driver_sql("BEGIN")
     try:
-        await connection.execute(touch)
+        await connection.execute(
+            TOUCH_OPEN_RUN, {"run_id": params["run_id"], "owner": params["user_id"], "now": params["now"]}
+        )
         inserted: int = (await connection.execute(INSERT_SAMPLES, params)).rowcount
         if inserted:
             stamps = (recorded_at(sample) or params["now"] for sample in samples)

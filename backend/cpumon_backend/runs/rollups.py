@@ -323,14 +323,14 @@ def raw_piece(
         where.append(c.recorded_at <= as_timestamp(hi) if hi_inclusive else c.recorded_at < as_timestamp(hi))
     parts = [select(*columns, literal(1).label("inside")).where(*where)]
     if lo is not None:
-        before = (
-            select(*columns)
+        # The sample(s) at the last time before `lo`: MAX over the index is one seek, where ORDER BY ...
+        # DESC LIMIT 1 made MariaDB walk the run backwards from its end.
+        latest_before = (
+            select(func.max(c.recorded_at))
             .where(c.test_run_id == run_id, c.recorded_at < as_timestamp(lo))
-            .order_by(c.recorded_at.desc(), c.id.desc())
-            .limit(1)
-            .subquery("before")
+            .scalar_subquery()
         )
-        parts.append(select(*before.c, literal(0)))
+        parts.append(select(*columns, literal(0)).where(c.test_run_id == run_id, c.recorded_at == latest_before))
     both = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("both")
     lagged = select(
         *both.c, func.lag(both.c.recorded_at).over(order_by=(both.c.recorded_at, both.c.id)).label("previous_at")

@@ -8,6 +8,7 @@ export type Summary = Schemas["RunSummary"];
 export type Run = Schemas["RunListItem"]; // a run of a list; one run (RunDetail) always has its summary
 export type RunPage = Schemas["RunPage"];
 export type SeriesPoint = Schemas["SeriesPoint"];
+export type RunEvent = Schemas["EventRead"];
 type Path = keyof paths;
 
 /** `path` of the API's document, with the run id in its place. */
@@ -54,6 +55,8 @@ export const api = {
   runs: (params: URLSearchParams) => request<RunPage>("GET", `${at("/api/test-runs")}?${params}`),
   run: (id: string) => request<Schemas["RunDetail"]>("GET", at("/api/test-runs/{run_id}", id)),
   deleteRun: (id: string) => request<void>("DELETE", at("/api/test-runs/{run_id}", id)),
+  events: async (id: string) =>
+    (await request<Schemas["EventList"]>("GET", at("/api/test-runs/{run_id}/events", id))).items,
   series: async (id: string, points: number, range?: { from: Date; to: Date }) => {
     const params = new URLSearchParams({ points: String(points) });
     if (range) {

@@ -3,14 +3,19 @@ import uPlot from "uplot";
 import type { SeriesPoint } from "./api";
 import { formatDuration } from "./format";
 
-export type Columns = [number[], number[], number[], number[]]; // time (epoch s), min, avg, max
+// time (epoch s), min, avg, max, the hottest core's max (null where the samples carry none)
+export type Columns = [number[], number[], number[], number[], (number | null)[]];
+
+/** An event drawn on the chart: a vertical line at its time, with its text. */
+export type Marker = { t: number; text: string };
 
 export const COLORS = ["#1f5fbf", "#b3261e", "#1b7f3b", "#8a4baf", "#9a6700"];
 const HEIGHT = 320;
 
 export function toColumns(points: SeriesPoint[]): Columns {
-  const columns: Columns = [[], [], [], []];
+  const columns: Columns = [[], [], [], [], []];
   for (const p of points) {
+    columns[4].push(p.max_core_percent ?? null);
     columns[0].push(Date.parse(p.start) / 1000);
     columns[1].push(p.min_percent);
     columns[2].push(p.avg_percent);
@@ -50,6 +55,34 @@ function drawThreshold(threshold: number): (u: uPlot) => void {
   };
 }
 
+/** Each event as a dashed vertical line with its text at the top, inside the plot only. */
+function drawMarkers(markers: () => Marker[]): (u: uPlot) => void {
+  return (u) => {
+    const { ctx, bbox } = u;
+    const [min, max] = [u.scales.x.min ?? -Infinity, u.scales.x.max ?? Infinity];
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+    ctx.clip();
+    ctx.strokeStyle = "#5b3e96";
+    ctx.fillStyle = "#3d2a66";
+    ctx.lineWidth = devicePixelRatio;
+    ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+    const shown = markers().filter((m) => m.t >= min && m.t <= max);
+    u.root.dataset.markers = JSON.stringify(shown.map((m) => m.text)); // what was drawn, for tests and tools
+    shown.forEach((m, i) => {
+        const x = Math.round(u.valToPos(m.t, "x", true)) + 0.5;
+        ctx.beginPath();
+        ctx.moveTo(x, bbox.top);
+        ctx.lineTo(x, bbox.top + bbox.height);
+        ctx.stroke();
+        ctx.fillText(m.text, x + 3 * devicePixelRatio, bbox.top + (14 + (i % 3) * 14) * devicePixelRatio);
+    });
+    ctx.restore();
+  };
+}
+
 const percentAxis: uPlot.Axis = { label: "CPU %", values: (_u, values) => values.map((v) => `${v} %`), size: 56 };
 
 export function runChart(
@@ -57,6 +90,7 @@ export function runChart(
   data: Columns,
   threshold: number,
   onZoom: (min: number, max: number) => void,
+  markers: () => Marker[] = () => [],
 ): uPlot {
   const options: uPlot.Options = {
     width: width(container),
@@ -67,12 +101,13 @@ export function runChart(
       { label: "min", stroke: "#7ea6e0", width: 1 },
       { label: "avg", stroke: "#1f5fbf", width: 2 },
       { label: "max", stroke: "#7ea6e0", width: 1 },
+      { label: "hottest core", stroke: "#9a6700", width: 1.5, dash: [4, 3] },
     ],
     bands: [{ series: [3, 1], fill: "rgba(31, 95, 191, 0.15)" }],
     axes: [{}, percentAxis],
     cursor: { drag: { x: true, y: false }, bind: { dblclick: () => null } },
     hooks: {
-      draw: [drawThreshold(threshold)],
+      draw: [drawThreshold(threshold), drawMarkers(markers)],
       setSelect: [
         (u) => {
           if (u.select.width < 2) return;

@@ -32,6 +32,11 @@ export function runDuration(startedAt: string, endedAt: string | null): string {
   return formatDuration((Date.parse(endedAt) - Date.parse(startedAt)) / 1000);
 }
 
+/** How long a live run has been recording, at `nowMs` (never negative: the agent's clock may be ahead). */
+export function recordingFor(startedAt: string, nowMs: number): string {
+  return `recording for ${formatDuration(Math.max(0, (nowMs - Date.parse(startedAt)) / 1000))}`;
+}
+
 export function zoneName(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }

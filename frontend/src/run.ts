@@ -1,15 +1,17 @@
 // A run's page: its summary, a zoomable min/avg/max chart fed by the series endpoint, live updates
 // pushed by the server while it records, CSV export and delete.
 import type uPlot from "uplot";
-import { type Run, type Summary, api, at } from "./api";
-import { type Columns, fitWidth, runChart, toColumns } from "./chart";
-import { el, formatDuration, formatPercent, formatTime, runDuration, zoneName } from "./format";
+import { type Run, type RunEvent, type Summary, api, at } from "./api";
+import { renderBreakdown } from "./breakdown";
+import { type Columns, type Marker, fitWidth, runChart, toColumns } from "./chart";
+import { el, formatDuration, formatPercent, formatTime, recordingFor, runDuration, zoneName } from "./format";
 import { secondsAbove } from "./threshold";
 
 const POINTS = 500; // buckets per view: a long run is never read sample by sample
 const MAX_LIVE_POINTS = 2_000; // past this many appended points, the whole view is fetched anew, coarser
 const READY_WAIT_MS = 3_000;
 const RESUBSCRIBE_MS = 2_000; // a refused stream is asked for again this often
+const CLOCK_MS = 1_000; // a live run's "recording for" moves on this often
 
 type Range = { from: number; to: number }; // epoch seconds
 
@@ -18,7 +20,7 @@ function summaryItems(run: Run, s: Summary): [string, string][] {
     ["Host", run.hostname || "–"],
     ["Started", formatTime(run.started_at)],
     ["Ended", run.ended_at ? formatTime(run.ended_at) : "running"],
-    ["Duration", runDuration(run.started_at, run.ended_at)],
+    ["Duration", run.ended_at ? runDuration(run.started_at, run.ended_at) : recordingFor(run.started_at, Date.now())],
     ["Samples", String(s.sample_count)],
     ["Average", formatPercent(s.avg_percent)],
     ["Min", formatPercent(s.min_percent)],
@@ -30,6 +32,7 @@ function summaryItems(run: Run, s: Summary): [string, string][] {
 }
 
 function renderSummary(run: Run, s: Summary): void {
+  renderBreakdown(document.getElementById("breakdown") as HTMLElement, s);
   const list = document.getElementById("summary") as HTMLElement;
   list.replaceChildren(
     ...summaryItems(run, s).map(([term, value]) =>
@@ -57,7 +60,8 @@ export function advanceSummary(s: Summary, points: [number, number][]): Summary 
 
 class RunView {
   private chart: uPlot | null = null;
-  private columns: Columns = [[], [], [], []];
+  private columns: Columns = [[], [], [], [], []];
+  private markers: Marker[] = [];
   private view: Range | null = null; // null: the whole run
   private request = 0;
   private readonly container = document.getElementById("chart") as HTMLElement;
@@ -86,8 +90,12 @@ class RunView {
 
   private draw(): void {
     if (this.chart === null) {
-      this.chart = runChart(this.container, this.columns, this.run.threshold_percent, (min, max) =>
-        void this.load({ from: min, to: max }),
+      this.chart = runChart(
+        this.container,
+        this.columns,
+        this.run.threshold_percent,
+        (min, max) => void this.load({ from: min, to: max }),
+        () => this.markers,
       );
       fitWidth(this.chart, this.container);
     } else {
@@ -142,9 +150,24 @@ class RunView {
       this.columns[1].push(cpu);
       this.columns[2].push(cpu);
       this.columns[3].push(cpu);
+      this.columns[4].push(null); // pushed samples carry the total only
     }
     if (this.columns[0].length > MAX_LIVE_POINTS) void this.load(null);
     else this.draw();
+  }
+
+  /** The run's events: markers on the chart and the list beside it. */
+  showEvents(events: RunEvent[]): void {
+    this.markers = events.map((e) => ({ t: Date.parse(e.at) / 1000, text: e.text }));
+    renderEvents(events);
+    this.chart?.redraw(false, false);
+  }
+
+  /** While the run records, its duration reads "recording for …" and moves on by itself. */
+  tick(): void {
+    if (!this.recording) return;
+    const cell = document.querySelector('#summary [data-field="duration"] dd');
+    if (cell) cell.textContent = recordingFor(this.run.started_at, Date.now());
   }
 
   get recording(): boolean {
@@ -156,6 +179,14 @@ class RunView {
     this.summary = this.run.summary as Summary;
     renderSummary(this.run, this.summary);
   }
+}
+
+function renderEvents(events: RunEvent[]): void {
+  const list = document.getElementById("events") as HTMLElement;
+  const items = events.map((e) =>
+    el("li", { "data-kind": e.kind }, el("time", { datetime: e.at }, formatTime(e.at)), el("span", {}, e.text)),
+  );
+  list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "No events.")]));
 }
 
 function setBadge(text: string, live: boolean): void {
@@ -287,4 +318,6 @@ export async function showRun(): Promise<void> {
     setBadge("Finished", false);
   }
   await view.load(null);
+  view.showEvents(await api.events(id));
+  const clock = window.setInterval(() => (view.recording ? view.tick() : window.clearInterval(clock)), CLOCK_MS);
 }

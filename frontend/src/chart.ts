@@ -1,7 +1,7 @@
 // uPlot charts: a run's min/avg/max band with its threshold, and several runs overlaid.
 import uPlot from "uplot";
 import type { SeriesPoint } from "./api";
-import { formatDuration } from "./format";
+import { axisTimes, formatDuration, formatEpoch, zoneName } from "./format";
 
 // time (epoch s), min, avg, max, the hottest core's max (null where the samples carry none)
 export type Columns = [number[], number[], number[], number[], (number | null)[]];
@@ -35,6 +35,9 @@ function drawThreshold(threshold: number): (u: uPlot) => void {
     const xs = u.data[0];
     const highs = u.data[3] as (number | null)[];
     ctx.save();
+    ctx.beginPath();
+    ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+    ctx.clip(); // a bucket partly outside the view (zoomed, or the last one) is shaded only inside the plot
     ctx.fillStyle = "rgba(179, 38, 30, 0.14)";
     for (let i = 0; i < xs.length; i++) {
       if ((highs[i] ?? 0) <= threshold) continue;
@@ -83,6 +86,20 @@ function drawMarkers(markers: () => Marker[]): (u: uPlot) => void {
   };
 }
 
+/** Time ticks at least this far apart (CSS px), each hh:mm:ss, for a 20-second run as for a week. */
+const TIME_TICK_SPACE = 90;
+
+const timeAxis: uPlot.Axis = {
+  label: `Time (${zoneName()})`,
+  space: TIME_TICK_SPACE,
+  size: 52,
+  values: (u, ticks) => {
+    const labels = axisTimes(ticks);
+    u.root.dataset.xTicks = JSON.stringify(labels); // what the axis shows, for tests and tools
+    return labels;
+  },
+};
+
 const percentAxis: uPlot.Axis = { label: "CPU %", values: (_u, values) => values.map((v) => `${v} %`), size: 56 };
 
 export function runChart(
@@ -97,14 +114,14 @@ export function runChart(
     height: HEIGHT,
     scales: { x: { time: true }, y: { range: [0, 100] } },
     series: [
-      {},
+      { label: "time", value: (_u, v) => (v === null ? "–" : formatEpoch(v)) },
       { label: "min", stroke: "#7ea6e0", width: 1 },
       { label: "avg", stroke: "#1f5fbf", width: 2 },
       { label: "max", stroke: "#7ea6e0", width: 1 },
       { label: "hottest core", stroke: "#9a6700", width: 1.5, dash: [4, 3] },
     ],
     bands: [{ series: [3, 1], fill: "rgba(31, 95, 191, 0.15)" }],
-    axes: [{}, percentAxis],
+    axes: [timeAxis, percentAxis],
     cursor: { drag: { x: true, y: false }, bind: { dblclick: () => null } },
     hooks: {
       draw: [drawThreshold(threshold), drawMarkers(markers)],

@@ -1,17 +1,35 @@
-// How figures and times read on the pages. Times are the browser's local time, with their zone.
+// How figures and times read on the pages. Times are the browser's local time, with their zone: one
+// format on every page (date, hh:mm:ss on a 24-hour clock, zone), written here once.
 
+const clock: Intl.DateTimeFormatOptions = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
 const dateTime = new Intl.DateTimeFormat(undefined, {
   year: "numeric",
   month: "short",
   day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
+  ...clock,
   timeZoneName: "short",
 });
+const timeOfDay = new Intl.DateTimeFormat(undefined, clock);
+const dayOnly = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 
+/** A time as every page shows it: "Nov 2, 2026, 09:00:05 UTC". */
 export function formatTime(iso: string | null): string {
   return iso ? dateTime.format(new Date(iso)) : "–";
+}
+
+/** The same, from epoch seconds (the charts' x values). */
+export function formatEpoch(seconds: number): string {
+  return dateTime.format(new Date(seconds * 1000));
+}
+
+/** A time axis' tick labels: hh:mm:ss; the date too where the day changes (or on the first tick). */
+export function axisTimes(ticks: number[]): string[] {
+  return ticks.map((t, i) => {
+    const at = new Date(t * 1000);
+    const day = dayOnly.format(at);
+    const newDay = i === 0 || day !== dayOnly.format(new Date(ticks[i - 1] * 1000));
+    return newDay ? `${timeOfDay.format(at)}\n${day}` : timeOfDay.format(at);
+  });
 }
 
 export function formatPercent(value: number | null | undefined): string {

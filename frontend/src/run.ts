@@ -4,7 +4,7 @@ import type uPlot from "uplot";
 import { type Run, type RunEvent, type Summary, api, at } from "./api";
 import { renderBreakdown } from "./breakdown";
 import { type Columns, type Marker, fitWidth, runChart, toColumns } from "./chart";
-import { el, formatDuration, formatPercent, formatTime, recordingFor, runDuration, zoneName } from "./format";
+import { el, formatDuration, formatEpoch, formatPercent, formatTime, recordingFor, runDuration } from "./format";
 import { secondsAbove } from "./threshold";
 
 const POINTS = 500; // buckets per view: a long run is never read sample by sample
@@ -114,7 +114,7 @@ class RunView {
     const shown = this.view ?? (xs.length ? { from: xs[0], to: xs[xs.length - 1] } : null);
     this.status.textContent = shown
       ? `${xs.length} points${bucket ? `, about ${formatDuration(bucket)} each` : ""}, ` +
-        `${formatTime(new Date(shown.from * 1000).toISOString())} to ${formatTime(new Date(shown.to * 1000).toISOString())} (${zoneName()})` +
+        `${formatEpoch(shown.from)} to ${formatEpoch(shown.to)}` +
         (this.view ? "" : ", whole run")
       : "No samples yet.";
   }

@@ -1,11 +1,14 @@
 // The runs list: newest first, a page at a time, filtered by name and host; pick 2-5 runs to compare.
 import { type Run, api } from "./api";
-import { el, formatDuration, formatPercent, formatTime, runDuration } from "./format";
+import { el, formatDuration, formatPercent, formatTime, recordingFor, runDuration } from "./format";
 import { sparkline } from "./sparkline";
 
 const PAGE_SIZE = 20;
 const SPARK_POINTS = 40;
 const MAX_COMPARED = 5;
+// While the page lists a running run, it asks for the list again this long after each answer (one
+// request at a time, never faster), so samples, duration and sparkline move on without a reload.
+export const LIVE_POLL_MS = 3_000;
 
 function query(): URLSearchParams {
   return new URLSearchParams(window.location.search);
@@ -33,11 +36,15 @@ function row(run: Run, selected: Set<string>, onSelect: () => void): HTMLTableRo
     el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name)),
     el("td", {}, run.hostname || "–"),
     el("td", {}, formatTime(run.started_at)),
-    el("td", { class: run.ended_at ? "" : "running" }, runDuration(run.started_at, run.ended_at)),
+    el(
+      "td",
+      { class: run.ended_at ? "" : "running" },
+      run.ended_at ? runDuration(run.started_at, run.ended_at) : recordingFor(run.started_at, Date.now()),
+    ),
     el("td", { class: "num" }, String(s?.sample_count ?? 0)),
     el("td", { class: "num" }, formatPercent(s?.avg_percent)),
     el("td", { class: "num" }, formatPercent(s?.max_percent)),
-    el("td", { class: "num" }, formatDuration(s?.time_above_threshold_s ?? 0)),
+    el("td", { class: "num" }, `${formatDuration(s?.time_above_threshold_s ?? 0)} above ${formatPercent(run.threshold_percent)}`),
     spark,
   );
   api.series(run.id, SPARK_POINTS).then(
@@ -62,6 +69,13 @@ function updateCompare(): void {
 // Each load takes a number; only the newest one may draw. A slower answer to an older request (the
 // unfiltered list asked on opening the page, then a filter submitted) must not replace a newer one.
 let newestLoad = 0;
+let pollTimer: number | undefined;
+
+/** Another look in LIVE_POLL_MS when the page shows a running run; a newer load replaces a planned one. */
+function pollWhileRunning(runs: Run[]): void {
+  window.clearTimeout(pollTimer);
+  if (runs.some((run) => run.ended_at === null)) pollTimer = window.setTimeout(() => void load(), LIVE_POLL_MS);
+}
 
 async function load(): Promise<void> {
   const thisLoad = ++newestLoad;
@@ -79,6 +93,7 @@ async function load(): Promise<void> {
     const page = await api.runs(asked);
     if (thisLoad !== newestLoad) return; // superseded while it was on its way
     body.replaceChildren(...page.items.map((run) => row(run, selected, updateCompare)));
+    pollWhileRunning(page.items);
     const last = offset + page.items.length;
     status.textContent = page.total === 0 ? "No runs yet." : `Runs ${offset + 1}–${last} of ${page.total}`;
     (document.getElementById("page-info") as HTMLElement).textContent = status.textContent;
@@ -87,6 +102,7 @@ async function load(): Promise<void> {
   } catch (exc) {
     if (thisLoad !== newestLoad) return;
     status.textContent = `Could not load the runs: ${(exc as Error).message}`;
+    pollTimer = window.setTimeout(() => void load(), LIVE_POLL_MS); // try again, at the same bounded pace
   }
 }
 

@@ -71,9 +71,14 @@ def test_the_list_shows_the_runs_with_their_figures(logged_in: Page, runs: dict[
     assert before["host"] == "web-1"
     assert re.fullmatch(r"Nov 2, 2026, 09:00:00 (AM )?UTC", before["start"]), before["start"]
     assert (before["duration"], before["samples"]) == ("1 min 40 s", "100")
-    assert (before["avg"], before["max"], before["above"]) == ("70.0 %", "90.0 %", "50 s")
+    assert (before["avg"], before["max"], before["above"]) == ("70.0 %", "90.0 %", "50 s above 80.0 %")
     after = row_of(page, runs["after"])
-    assert (after["samples"], after["avg"], after["max"], after["above"]) == ("80", "34.5 %", "39.0 %", "0.0 s")
+    assert (after["samples"], after["avg"], after["max"], after["above"]) == (
+        "80",
+        "34.5 %",
+        "39.0 %",
+        "0.0 s above 80.0 %",
+    )
     expect(page.locator(f'tr[data-run-id="{runs["before"]}"] svg.sparkline polyline')).to_have_count(1)
     expect(page.locator(f'tr[data-run-id="{others_run}"]')).to_have_count(0)
     # newest first

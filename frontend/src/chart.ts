@@ -140,21 +140,27 @@ export function runChart(
   return new uPlot(options, data, container);
 }
 
-export function compareChart(container: HTMLElement, names: string[], tables: [number[], number[]][]): uPlot {
+export function compareChart(
+  container: HTMLElement,
+  names: string[],
+  tables: [number[], number[]][],
+  origin = "start",
+): uPlot {
   const data = uPlot.join(tables.map((t) => [t[0], t[1]] as uPlot.AlignedData));
   const options: uPlot.Options = {
     width: width(container),
     height: HEIGHT,
     scales: { x: { time: false }, y: { range: [0, 100] } },
     series: [
-      { label: "since start", value: (_u, v) => (v === null ? "–" : formatDuration(v)) },
+      { label: `since ${origin}`, value: (_u, v) => (v === null ? "–" : formatDuration(v)) },
       ...names.map((name, i) => ({ label: name, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true })),
     ],
-    axes: [{ label: "time since start", values: (_u, values) => values.map((v) => formatDuration(v)) }, percentAxis],
+    axes: [{ label: `time since ${origin}`, values: (_u, values) => values.map((v) => formatDuration(v)) }, percentAxis],
   };
   return new uPlot(options, data, container);
 }
 
-export function fitWidth(chart: uPlot, container: HTMLElement): void {
-  window.addEventListener("resize", () => chart.setSize({ width: width(container), height: HEIGHT }));
+/** Keeps the chart the container's width; `chart` gives the one drawn now (a page may draw it anew). */
+export function fitWidth(chart: () => uPlot | null, container: HTMLElement): void {
+  window.addEventListener("resize", () => chart()?.setSize({ width: width(container), height: HEIGHT }));
 }

@@ -1,13 +1,29 @@
-// 2-5 runs overlaid on one chart, aligned at their first samples, with their summaries in a table.
-import { type Run, api } from "./api";
+// 2-5 runs overlaid on one chart, aligned at their first samples or at an event they all have (the
+// first with the same text in each, e.g. "test start"), with their summaries in a table.
+import type uPlot from "uplot";
+import { type Run, type RunEvent, type SeriesPoint, api } from "./api";
 import { COLORS, compareChart, fitWidth } from "./chart";
 import { el, formatDuration, formatPercent, formatTime, runDuration } from "./format";
 
 const POINTS = 500;
 
-function aligned(run: Run, points: { start: string; avg_percent: number }[]): [number[], number[]] {
-  const origin = Date.parse(run.summary?.first_sample_at ?? run.started_at) / 1000;
+const AT_START = ""; // the alignment select's value for "each run's first sample"
+
+function aligned(origin: number, points: SeriesPoint[]): [number[], number[]] {
   return [points.map((p) => Date.parse(p.start) / 1000 - origin), points.map((p) => p.avg_percent)];
+}
+
+/** Where a run's time 0 is: its first sample, or the first of its events with the text `at`. */
+export function originOf(run: Run, events: RunEvent[], at: string): number {
+  const event = at === AT_START ? undefined : events.find((e) => e.text === at);
+  return Date.parse(event?.at ?? run.summary?.first_sample_at ?? run.started_at) / 1000;
+}
+
+/** The event texts every run has, in the first run's order. */
+export function sharedTexts(events: RunEvent[][]): string[] {
+  const [first = [], ...rest] = events;
+  const texts = [...new Set(first.map((e) => e.text))];
+  return texts.filter((text) => rest.every((list) => list.some((e) => e.text === text)));
 }
 
 function row(run: Run, index: number): HTMLTableRowElement {
@@ -38,14 +54,27 @@ export async function showCompare(): Promise<void> {
   try {
     const runs = await Promise.all(ids.map((id) => api.run(id)));
     const series = await Promise.all(ids.map((id) => api.series(id, POINTS)));
+    const events = await Promise.all(ids.map((id) => api.events(id)));
     (document.querySelector("#compare-table tbody") as HTMLElement).replaceChildren(...runs.map(row));
     const container = document.getElementById("compare-chart") as HTMLElement;
-    const chart = compareChart(
-      container,
-      runs.map((run) => run.name),
-      runs.map((run, i) => aligned(run, series[i])),
+    const select = document.getElementById("align") as HTMLSelectElement;
+    select.replaceChildren(
+      el("option", { value: AT_START }, "their first sample"),
+      ...sharedTexts(events).map((text) => el("option", { value: text }, `the event “${text}”`)),
     );
-    fitWidth(chart, container);
+    let chart: uPlot | null = null;
+    const draw = (): void => {
+      const origins = runs.map((run, i) => originOf(run, events[i], select.value));
+      const tables = runs.map((_run, i) => aligned(origins[i], series[i]));
+      chart?.destroy();
+      const origin = select.value ? `“${select.value}”` : "start";
+      chart = compareChart(container, runs.map((run) => run.name), tables, origin);
+      container.dataset.alignedAt = select.value || "start";
+      container.dataset.firstOffsets = JSON.stringify(tables.map((t) => t[0][0] ?? null)); // for tests and tools
+    };
+    draw();
+    select.addEventListener("change", draw);
+    fitWidth(() => chart, container);
     container.dataset.runs = String(runs.length);
     status.textContent = `${runs.length} runs; colours as in the table (${COLORS.length} at most).`;
   } catch (exc) {

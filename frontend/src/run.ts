@@ -97,7 +97,7 @@ class RunView {
         (min, max) => void this.load({ from: min, to: max }),
         () => this.markers,
       );
-      fitWidth(this.chart, this.container);
+      fitWidth(() => this.chart, this.container);
     } else {
       this.chart.setData(this.columns, this.view === null);
     }

@@ -29,6 +29,7 @@ function stackedBar(parts: Part[]): SVGSVGElement {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
   svg.setAttribute("class", "breakdown-bar");
+  svg.setAttribute("preserveAspectRatio", "none"); // the bar fills its box from the left edge
   svg.setAttribute("aria-hidden", "true");
   const track = document.createElementNS(SVG, "rect");
   track.setAttribute("width", String(WIDTH));

@@ -72,6 +72,8 @@ function drawMarkers(markers: () => Marker[]): (u: uPlot) => void {
     ctx.lineWidth = devicePixelRatio;
     ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
     ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "left"; // uPlot's axes leave it set otherwise: the text starts at its line
+    ctx.textBaseline = "alphabetic";
     const shown = markers().filter((m) => m.t >= min && m.t <= max);
     u.root.dataset.markers = JSON.stringify(shown.map((m) => m.text)); // what was drawn, for tests and tools
     shown.forEach((m, i) => {

@@ -48,3 +48,25 @@ def test_a_short_runs_time_axis_reads_hours_minutes_seconds(logged_in: Page, sho
     assert len(ticks) >= 2, ticks
     assert ticks[0] == "15:00:00\nNov 2" or re.fullmatch(r"15:00:\d\d\nNov 2", ticks[0]), ticks
     assert all(re.fullmatch(r"15:00:\d\d", t) for t in ticks[1:]), ticks
+
+
+def test_threshold_shading_stays_inside_the_plot(logged_in: Page, api: Api) -> None:
+    """Every bucket above the threshold, the last one too: its shading ends at the plot's right edge."""
+    run_id = api.recorded("always above", "hot-1", AFTERNOON, [95.0] * 20)
+    page = logged_in
+    page.goto(f"/runs/{run_id}")
+    expect(page.locator("#chart .uplot")).to_have_attribute("data-x-ticks", re.compile("15:00"))
+    inside, outside = page.locator("#chart canvas").evaluate(
+        """canvas => {
+            const over = canvas.parentElement.querySelector('.u-over').getBoundingClientRect();
+            const box = canvas.getBoundingClientRect();
+            const scale = canvas.width / box.width;
+            const y = Math.round((over.top + over.height * 0.5 - box.top) * scale);
+            const context = canvas.getContext('2d');
+            const at = (x) => Array.from(context.getImageData(Math.round((x - box.left) * scale), y, 1, 1).data);
+            return [at(over.right - 4), at(over.right + 4)];
+        }"""
+    )
+    assert inside[3] > 0, inside  # shaded inside
+    assert inside[1] < inside[0], inside  # in red
+    assert outside[3] == 0, outside  # nothing drawn right of the plot

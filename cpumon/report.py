@@ -171,7 +171,8 @@ def report_table(figures: ReportFigures, *, local: bool = False) -> Table:
     if figures.samples_lost:
         rows.insert(8, ("Lost", Text(f"{figures.samples_lost:,}", style="cpumon.error")))
     if figures.spool_path is not None:
-        rows.append(("Spool", str(figures.spool_path)))
+        # The run's spool id on a line of its own: a long folder folds at 80 columns, the id never does.
+        rows.append(("Spool", f"{figures.spool_path.name}\nin {figures.spool_path.parent}"))
     if figures.gate_row is not None:
         rows.append(("Gate", Text(figures.gate_row, style="cpumon.error" if figures.gate_failed else "cpumon.ok")))
     return summary_table("cpumon run report", rows)

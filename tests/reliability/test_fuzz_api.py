@@ -43,6 +43,7 @@ FUZZ_EXAMPLES = int(os.environ.get("CPUMON_FUZZ_EXAMPLES", "25"))
 BEYOND_THE_SCHEMA = re.compile(
     r"must not be after (to|active_to)$|before the run's started_at|after the server's time now: send an ended_at"
     r"|at most 100 hosts per request$|a host name has at most 255 characters$"
+    r"|ahead of the server's clock \(CPUMON_TIMESTAMP_MAX_AHEAD\)$"
 )
 
 

@@ -4,35 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import importlib.util
-import os
 import socket
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from cpumon import __version__
+from cpumon_backend.commandline import (
+    EXIT_OK,
+    EXIT_USAGE,
+    PASSWORD_ENV,
+    USER_COMMANDS,
+    CliError,
+    _check_length,
+    _has_users_table,
+    database_problem,
+    read_valid_password,
+)
 from cpumon_backend.settings import ServerSettings
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-#: Where `create-user` looks for a password when neither a terminal nor stdin gives one.
-PASSWORD_ENV = "CPUMON_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a password
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """An expected failure: its message is printed as one line, without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 #: What `cpumon[server]` adds to the agent's install; the bare install ships this command too.
 SERVER_MODULES = ("litestar", "sqlalchemy", "advanced_alchemy", "alembic", "uvicorn", "msgspec", "bcrypt")
@@ -95,10 +87,6 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     _add_user_commands(commands)
     return parser
-
-
-#: Users managed by cpumon_backend/auth/commands.py (imported when used: it imports this module).
-USER_COMMANDS = ("delete-user", "disable-user", "enable-user", "set-password")
 
 
 def _add_user_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -177,30 +165,6 @@ def _migrate(settings: ServerSettings) -> int:
     return EXIT_OK
 
 
-def _read_password() -> str:
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != first:
-            raise CliError("the passwords differ")
-        return first
-    line = sys.stdin.readline().rstrip("\r\n")
-    return line or os.environ.get(PASSWORD_ENV, "")
-
-
-def read_valid_password(username: str) -> str:
-    """The password `_read_password` gives, refused (one line) unless it could log `username` in."""
-    import msgspec  # noqa: PLC0415 - a server dependency
-
-    from cpumon_backend.auth.schemas import LoginRequest  # noqa: PLC0415
-
-    password = _read_password()
-    try:
-        msgspec.convert({"username": username, "password": password}, LoginRequest)
-    except msgspec.ValidationError as exc:
-        raise CliError(f"invalid user: {exc}") from None
-    return password
-
-
 def _create_user(settings: ServerSettings, username: str) -> int:
     from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
 
@@ -211,15 +175,6 @@ def _create_user(settings: ServerSettings, username: str) -> int:
         raise CliError(str(exc)) from None
     print(f"cpumon-server: created user {username!r}")
     return EXIT_OK
-
-
-def _check_length(password: str, minimum: int) -> None:
-    """Refuse a short password, saying why: bcrypt and the login limits slow guessing, they do not stop it."""
-    if len(password) < minimum:
-        raise CliError(
-            f"the password has {len(password)} characters, at least {minimum} are needed "
-            "(CPUMON_PASSWORD_MIN_LENGTH): a short one is guessed by trying, however slowly each try goes"
-        )
 
 
 async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
@@ -244,15 +199,6 @@ async def _insert_user(settings: ServerSettings, username: str, password: str) -
         raise _explain_insert_failure(exc, username) from None
     finally:
         await engine.dispose()
-
-
-async def _has_users_table(engine: AsyncEngine) -> bool:
-    """Asked of the schema, not read from an error message."""
-    from sqlalchemy import inspect  # noqa: PLC0415
-
-    async with engine.connect() as connection:
-        found: bool = await connection.run_sync(lambda sync: inspect(sync).has_table("users"))
-        return found
 
 
 def _explain_insert_failure(exc: Exception, username: str) -> Exception:
@@ -314,15 +260,5 @@ async def _connection_failure(settings: ServerSettings) -> Exception | None:
     return None
 
 
-def database_problem(exc: BaseException) -> CliError:
-    """One line naming what the database said (refused, access denied, ...), never the URL's password."""
-    from cpumon_backend.http.errors import driver_message  # noqa: PLC0415
-
-    return CliError(f"cannot use the database: {driver_message(exc)}; check CPUMON_DATABASE_URL")
-
-
 if __name__ == "__main__":
-    # Through the package's module, not this `__main__` copy: the user commands raise its CliError.
-    from cpumon_backend.cli import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cpumon_backend.cli import (
+from cpumon_backend.commandline import (
     EXIT_OK,
     PASSWORD_ENV,
     USER_COMMANDS,

@@ -96,7 +96,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def package(session: nox.Session) -> None:
-    """Build the sdist and wheel; install the bare wheel (agent only) and wheel[server] in fresh venvs."""
+    """Build the sdist and wheel; install the bare wheel (agent only, then [locust]) and wheel[server] in new venvs."""
     session.install("build", "uv")
     dist = Path(session.create_tmp()).resolve() / "dist"
     shutil.rmtree(dist, ignore_errors=True)
@@ -111,6 +111,9 @@ def package(session: nox.Session) -> None:
         session.run("uv", "pip", "install", "-q", "-p", str(bare / "bin/python"), str(wheel))
         session.run(str(bare / "bin/cpumon"), "--help", external=True, silent=True)
         session.run(str(bare / "bin/python"), str(checks / "check_agent_only.py"), external=True)
+        # Then the Locust plugin on top: its .pth file must reach the installed venv's site-packages.
+        session.run("uv", "pip", "install", "-q", "-p", str(bare / "bin/python"), f"cpumon[locust] @ {wheel.as_uri()}")
+        session.run(str(bare / "bin/python"), str(checks / "check_locust_help.py"), external=True)
         session.run("uv", "venv", "-q", "-p", "python3.11", str(server))
         # Compiled as pip compiles by default, so the first start is not a bytecode compile.
         install = ["uv", "pip", "install", "-q", "--compile-bytecode", "-p", str(server / "bin/python")]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from locust import events
 
-from cpumon.locust.plugin import add_options, on_init
+from cpumon.locust.plugin import on_init
+from cpumon.locust_options import add_options
 
 events.init_command_line_parser.add_listener(add_options)
 events.init.add_listener(on_init)

@@ -31,13 +31,15 @@ def check_dashboard(url: str) -> None:
 
 
 def check_top_level_names() -> None:
-    """The wheel installs only cpumon's own top-level names, never a generic `backend` or `database`."""
+    """The wheel installs only cpumon's own top-level names, never a generic `backend` or `database`; beside them
+    only the .pth file that lets `locust --help` list the plugin's options (cpumon/locust/cpumon_locust_help.pth)."""
     from importlib.metadata import distribution  # noqa: PLC0415
 
     files = distribution("cpumon").files or []
     # Scripts are recorded under "..": only what lands in site-packages itself counts; a stray module shows as "x.py".
     top = {f.parts[0] for f in files if f.parts[0] != ".." and not f.parts[0].endswith(".dist-info")}
-    assert top == {"cpumon", "cpumon_backend", "cpumon_database"}, f"the wheel installs {sorted(top)}"
+    expected = {"cpumon", "cpumon_backend", "cpumon_database", "cpumon_locust_help.pth"}
+    assert top == expected, f"the wheel installs {sorted(top)}"
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ class RunView {
   private chart: uPlot | null = null;
   private columns: Columns = [[], [], [], [], []];
   private markers: Marker[] = [];
+  private readonly events = new Map<number, RunEvent>(); // by id: an event both loaded and pushed is shown once
   private view: Range | null = null; // null: the whole run
   private request = 0;
   private readonly container = document.getElementById("chart") as HTMLElement;
@@ -156,11 +157,22 @@ class RunView {
     else this.draw();
   }
 
-  /** The run's events: markers on the chart and the list beside it. */
-  showEvents(events: RunEvent[]): void {
-    this.markers = events.map((e) => ({ t: Date.parse(e.at) / 1000, text: e.text }));
-    renderEvents(events);
+  /**
+   * Events loaded or pushed, added to those shown: markers on the chart and the list beside it, in
+   * time order (then in the order they were added, as the API lists them). The stream pushes what
+   * was added since it began, and the page loads the events after it began, so an event added in
+   * between comes both ways: it is kept once, by its id.
+   */
+  addEvents(events: RunEvent[]): void {
+    for (const e of events) this.events.set(e.id, e);
+    const ordered = [...this.events.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.id - b.id);
+    this.markers = ordered.map((e) => ({ t: Date.parse(e.at) / 1000, text: e.text }));
+    renderEvents(ordered);
     this.chart?.redraw(false, false);
+  }
+
+  async loadEvents(): Promise<void> {
+    this.addEvents(await api.events(this.run.id));
   }
 
   /** While the run records, its duration reads "recording for …" and moves on by itself. */
@@ -222,6 +234,7 @@ function subscribe(id: string, view: RunView): Promise<void> {
           gap = false;
           void view.refresh();
           void view.load(null);
+          void view.loadEvents();
         }
       };
       source.addEventListener("ready", () => {
@@ -235,10 +248,12 @@ function subscribe(id: string, view: RunView): Promise<void> {
       });
       source.addEventListener("resumed", live);
       source.addEventListener("samples", (event) => view.push(JSON.parse((event as MessageEvent<string>).data)));
+      source.addEventListener("events", (event) => view.addEvents(JSON.parse((event as MessageEvent<string>).data)));
       source.addEventListener("ended", () => {
         source.close();
         setBadge("Finished", false);
         void view.refresh();
+        void view.loadEvents(); // one added just after the end (a load tool's "test stop") is not pushed
       });
       source.addEventListener("gone", () => {
         source.close();
@@ -261,6 +276,17 @@ function subscribe(id: string, view: RunView): Promise<void> {
       else setBadge("Finished", false);
     };
     open();
+  });
+}
+
+/**
+ * A finished run has no stream, yet events may still be added to it (`cpumon mark --run` from a
+ * terminal): its page reads them again whenever it is shown again, e.g. on coming back to the tab.
+ * No polling: a finished run seldom changes, and one request per return is bounded.
+ */
+function followFinishedEvents(view: RunView): void {
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && !view.recording) void view.loadEvents();
   });
 }
 
@@ -318,6 +344,7 @@ export async function showRun(): Promise<void> {
     setBadge("Finished", false);
   }
   await view.load(null);
-  view.showEvents(await api.events(id));
+  await view.loadEvents();
+  followFinishedEvents(view);
   const clock = window.setInterval(() => (view.recording ? view.tick() : window.clearInterval(clock)), CLOCK_MS);
 }

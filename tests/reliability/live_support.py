@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cpumon_backend.auth.models import User
+from cpumon_backend.events.models import RunEvent
 from cpumon_backend.runs.models import CpuUsage, TestRun
 from tests.e2e.conftest import wait_for
 
@@ -129,6 +130,19 @@ async def store_samples(writer: AsyncEngine, run_id: uuid.UUID, count: int, ahea
     rows = [{"test_run_id": run_id, "recorded_at": at, "cpu_percent": 10.0, "created_at": now} for _ in range(count)]
     async with writer.begin() as connection:
         await connection.execute(insert(CpuUsage), rows)
+
+
+async def store_events(writer: AsyncEngine, run_id: uuid.UUID, texts: list[str]) -> None:
+    """One event per text, stored by plain SQL in one transaction, stamped now."""
+    now = dt.datetime.now(dt.UTC)
+    rows = [{"test_run_id": run_id, "at": now, "kind": "note", "text": text, "created_at": now} for text in texts]
+    async with writer.begin() as connection:
+        await connection.execute(insert(RunEvent), rows)
+
+
+async def end_run(writer: AsyncEngine, run_id: uuid.UUID) -> None:
+    async with writer.begin() as connection:
+        await connection.execute(update(TestRun).where(TestRun.id == run_id).values(ended_at=dt.datetime.now(dt.UTC)))
 
 
 @dataclass

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
 from litestar.di import NamedDependency
+from litestar.serialization import encode_json
 from litestar.status_codes import HTTP_409_CONFLICT
-from sqlalchemy import Insert, func, insert, literal, select
+from sqlalchemy import Insert, Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpumon.wire import EVENT_KIND_DEFAULT, EVENTS_PER_RUN_MAX
@@ -20,6 +22,16 @@ from cpumon_backend.storage.db import utcnow
 from cpumon_backend.storage.retry import retry_conflicts
 
 READ_COLUMNS = tuple(getattr(RunEvent, name) for name in EventRead.__struct_fields__)
+
+
+def read_statement(run_id: uuid.UUID) -> Select[Any]:
+    """The run's events as the API answers them (EventRead's columns), for the list and the live feed."""
+    return select(*READ_COLUMNS).where(RunEvent.test_run_id == run_id)
+
+
+def as_json(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows of `read_statement` as the API's JSON list of events, by the encoder of its answers."""
+    return encode_json([EventRead(*row) for row in rows]).decode()
 
 
 class TooManyEventsError(RuleRefusedError):
@@ -87,9 +99,7 @@ class EventService:
         owned = select(TestRun.id).where(TestRun.id == run_id, TestRun.user_id == user_id)
         if await self.session.scalar(owned) is None:
             raise NotFoundError(detail="no such test run")
-        rows = await self.session.execute(
-            select(*READ_COLUMNS).where(RunEvent.test_run_id == run_id).order_by(RunEvent.at, RunEvent.id)
-        )
+        rows = await self.session.execute(read_statement(run_id).order_by(RunEvent.at, RunEvent.id))
         return EventList(items=[EventRead(*row) for row in rows.all()])
 
 

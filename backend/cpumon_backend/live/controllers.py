@@ -1,4 +1,4 @@
-"""GET /api/test-runs/{id}/live: a run's new samples as Server-Sent Events while it records."""
+"""GET /api/test-runs/{id}/live: a run's new samples and events as Server-Sent Events while it records."""
 
 from __future__ import annotations
 
@@ -99,9 +99,12 @@ class LiveController(Controller):
 
     @get(
         route(LIVE_ROUTE),
-        summary="New samples of a run as Server-Sent Events (ready, samples, ended, gone, reconnecting, resumed)",
+        summary="New samples and events of a run as Server-Sent Events "
+        "(ready, samples, events, ended, gone, reconnecting, resumed)",
         description="`samples` carries [[epoch seconds, cpu %], ...] stored since the last event, about "
-        "twice a second while the run records; `ended` when it finishes; `gone` when it is deleted; "
+        "twice a second while the run records; `events` the run's events added since the stream began, "
+        "as the events route lists them (a list of EventRead, in time order; one added just before the run "
+        "ends comes before `ended`); `ended` when it finishes; `gone` when it is deleted; "
         "`reconnecting` while the server cannot read the database, `resumed` once it can again. The "
         "stream closes when the caller's session ends. 429 with Retry-After beyond the per-user or "
         "per-worker number of open streams.",

@@ -1,7 +1,8 @@
 """One poller per watched run in each server process, shared by every page that watches that run.
 
 Ingest stays untouched: it writes as always, and each process reads what is new of a run twice a
-second only while someone watches it, through two indexed queries, whatever the number of pages.
+second only while someone watches it, through three indexed queries (the run's state, its new
+samples, its new events), whatever the number of pages.
 This works with any number of workers and replicas, without Redis or a message bus: every process
 sees the database. Samples stored late with times long before the newest (an agent's spool delivered
 after an outage) are not pushed; the page shows them when it is reloaded.
@@ -19,12 +20,15 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cpumon_backend.events import service as events
+from cpumon_backend.events.models import RunEvent
 from cpumon_backend.runs.models import CpuUsage, TestRun
 from cpumon_backend.runs.sql import as_timestamp
 from cpumon_backend.storage.db import utcnow
@@ -34,6 +38,9 @@ logger = logging.getLogger("cpumon.server")
 
 POLL_INTERVAL_S = 0.5
 MAX_POINTS_PER_POLL = 5_000
+#: A run keeps at most EVENTS_PER_RUN_MAX (1,000) events of up to 500 characters: a burst of them is
+#: sent over several polls, so one message stays under about 200 KB.
+MAX_EVENTS_PER_POLL = 100
 # New samples are looked for from this long before the newest one seen: batches of concurrent
 # uploads land with slightly out-of-order times, and the index on (run, recorded_at) stays a range scan.
 LOOKBACK = dt.timedelta(seconds=60)
@@ -49,7 +56,8 @@ RETRY = RetryPolicy(first_delay_s=0.25, max_delay_s=1.0)
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """What a page receives: `samples` ([[epoch seconds, cpu %], ...]), `ended`, `gone`, `reconnecting`, `resumed`."""
+    """What a page receives: `samples` ([[epoch seconds, cpu %], ...]), `events` (the API's events),
+    `ended`, `gone`, `reconnecting`, `resumed`."""
 
     kind: str
     data: str
@@ -64,14 +72,18 @@ RESUMED = LiveEvent("resumed", "{}")
 
 @dataclass
 class Cursor:
-    """Where a feed has read up to: the highest sample id seen and the newest time among them.
+    """Where a feed has read up to: the highest sample id seen and the newest time among them, and
+    the highest event id seen.
 
     `newest` never passes the server's clock: a sample stamped in the future (a client's clock far
-    ahead) must not hide the samples stamped correctly after it.
+    ahead) must not hide the samples stamped correctly after it. Event ids miss nothing: a run's
+    events are added one after another (under the run row's lock on MariaDB, SQLite's one writer),
+    so none commits with an id below one already read.
     """
 
     last_id: int = 0
     newest: dt.datetime | None = None
+    last_event_id: int = 0
 
     def advance(self, rows: list[tuple[int, dt.datetime, float]], now: dt.datetime) -> None:
         for row_id, recorded_at, _ in rows:
@@ -83,6 +95,27 @@ class Cursor:
 def samples_event(rows: list[tuple[int, dt.datetime, float]]) -> LiveEvent:
     points = sorted((round(at.timestamp(), 6), cpu) for _, at, cpu in rows)
     return LiveEvent("samples", json.dumps(points, separators=(",", ":")))
+
+
+def events_event(rows: Sequence[Row[Any]]) -> LiveEvent:
+    """The run's new events, in time order, as the events API writes them."""
+    in_time_order = sorted(rows, key=lambda row: (row.at, row.id))
+    return LiveEvent("events", events.as_json(in_time_order))
+
+
+@dataclass(frozen=True)
+class News:
+    """One poll's reading of a run: its new samples and events, and whether it has ended or gone."""
+
+    samples: list[tuple[int, dt.datetime, float]]
+    events: Sequence[Row[Any]]
+    ended_at: dt.datetime | None
+    exists: bool
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing new was left for the next poll (neither read reached its bound)."""
+        return len(self.samples) < MAX_POINTS_PER_POLL and len(self.events) < MAX_EVENTS_PER_POLL
 
 
 class Subscription:
@@ -227,40 +260,30 @@ class LiveHub:
 
     async def _poll_once(self, feed: RunFeed, cursor: Cursor) -> bool:
         """Push what is new; True when the run has ended or gone (the feed is done)."""
-        rows, ended_at, exists = await self._read_new(feed.run_id, cursor)
-        if rows:
-            cursor.advance(rows, utcnow())
-            feed.publish(samples_event(rows))
-        if not exists:
+        news = await self._read_new(feed.run_id, cursor)
+        if news.samples:
+            cursor.advance(news.samples, utcnow())
+            feed.publish(samples_event(news.samples))
+        if news.events:
+            cursor.last_event_id = max(row.id for row in news.events)
+            feed.publish(events_event(news.events))
+        if not news.exists:
             feed.publish(LiveEvent("gone", "{}"))
             return True
-        if ended_at is not None and len(rows) < MAX_POINTS_PER_POLL:
-            feed.publish(LiveEvent("ended", json.dumps({"ended_at": ended_at.isoformat()})))
+        if news.ended_at is not None and news.complete:
+            feed.publish(LiveEvent("ended", json.dumps({"ended_at": news.ended_at.isoformat()})))
             return True
         return False
 
     async def _start_cursor(self, run_id: uuid.UUID) -> Cursor:
-        newest_stmt = (
-            select(CpuUsage.recorded_at)
-            .where(CpuUsage.test_run_id == run_id)
-            .order_by(CpuUsage.recorded_at.desc())
-            .limit(1)
-        )
+        """From the run's newest sample and newest event: the page loads what is stored already."""
         async with self._engine.connect() as connection:
-            newest = await connection.scalar(newest_stmt)
-            if newest is None:
-                return Cursor()
-            newest = min(newest, utcnow())
-            last_id = await connection.scalar(
-                select(func.max(CpuUsage.id)).where(
-                    CpuUsage.test_run_id == run_id, CpuUsage.recorded_at >= as_timestamp(newest - LOOKBACK)
-                )
-            )
-        return Cursor(last_id=last_id or 0, newest=newest)
+            last_event_id = await connection.scalar(select(func.max(RunEvent.id)).where(RunEvent.test_run_id == run_id))
+            cursor = await _samples_cursor(connection, run_id)
+        cursor.last_event_id = last_event_id or 0
+        return cursor
 
-    async def _read_new(
-        self, run_id: uuid.UUID, cursor: Cursor
-    ) -> tuple[list[tuple[int, dt.datetime, float]], dt.datetime | None, bool]:
+    async def _read_new(self, run_id: uuid.UUID, cursor: Cursor) -> News:
         stmt = (
             select(CpuUsage.id, CpuUsage.recorded_at, CpuUsage.cpu_percent)
             .where(CpuUsage.test_run_id == run_id, CpuUsage.id > cursor.last_id)
@@ -270,7 +293,39 @@ class LiveHub:
         if cursor.newest is not None:
             stmt = stmt.where(CpuUsage.recorded_at >= as_timestamp(cursor.newest - LOOKBACK))
         async with self._engine.connect() as connection:
-            # The run's state first: a sample stored before `ended_at` was set is then read below.
+            # The run's state first: a sample or event stored before `ended_at` was set is then read
+            # below, and pushed before `ended`.
             run = (await connection.execute(select(TestRun.ended_at).where(TestRun.id == run_id))).first()
             rows = [(row_id, at, cpu) for row_id, at, cpu in (await connection.execute(stmt)).all()]
-        return rows, (run[0] if run else None), run is not None
+            new_events = (await connection.execute(_events_after(run_id, cursor.last_event_id))).all()
+        return News(rows, new_events, run[0] if run else None, run is not None)
+
+
+async def _samples_cursor(connection: AsyncConnection, run_id: uuid.UUID) -> Cursor:
+    newest_stmt = (
+        select(CpuUsage.recorded_at)
+        .where(CpuUsage.test_run_id == run_id)
+        .order_by(CpuUsage.recorded_at.desc())
+        .limit(1)
+    )
+    newest = await connection.scalar(newest_stmt)
+    if newest is None:
+        return Cursor()
+    newest = min(newest, utcnow())
+    last_id = await connection.scalar(
+        select(func.max(CpuUsage.id)).where(
+            CpuUsage.test_run_id == run_id, CpuUsage.recorded_at >= as_timestamp(newest - LOOKBACK)
+        )
+    )
+    return Cursor(last_id=last_id or 0, newest=newest)
+
+
+def _events_after(run_id: uuid.UUID, last_event_id: int) -> Select[Any]:
+    """The run's events added after `last_event_id`, by id. Read through the (test_run_id, at) index,
+    whose entries carry the id: at most EVENTS_PER_RUN_MAX entries of the run are looked at."""
+    return (
+        events.read_statement(run_id)
+        .where(RunEvent.id > last_event_id)
+        .order_by(RunEvent.id)
+        .limit(MAX_EVENTS_PER_POLL)
+    )

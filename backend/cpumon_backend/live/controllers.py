@@ -62,11 +62,14 @@ async def run_events(context: StreamContext, run_id: Any, finished: bool) -> Asy
     async with context.hub.subscribe(run_id) as subscription:
         with context.watch.watching(context.connection, context.user_id, subscription.end):
             # Sent once listening: what the page loads after it is either in its load or pushed here.
-            # (While the database is away the feed cannot listen yet: `ready`, then `reconnecting`.)
+            # Not listening yet (the database is away, or its first read is slow): `ready`, then
+            # `reconnecting`, and the feed says `resumed` once it listens, so the page reloads then.
+            feed = subscription.feed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(subscription.feed.listening.wait(), LISTEN_WAIT_S)
+                await asyncio.wait_for(feed.listening.wait(), LISTEN_WAIT_S)
+            feed.late = feed.late or not feed.listening.is_set()
             yield ServerSentEventMessage(event="ready", data="{}", retry=RECONNECT_MS)
-            if subscription.feed.failing:
+            if feed.failing or not feed.listening.is_set():
                 yield message(RECONNECTING)
             async for event in _events_of(subscription):
                 yield event

@@ -149,6 +149,10 @@ class RunFeed:
     failing: bool = False
     #: Set once the feed knows where the run's samples end: from then on, every new sample is pushed.
     listening: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when a page was told `ready` before the feed listened (a slow first read): what was stored
+    #: between that page's load and the feed's start is in neither, so the feed says `resumed` once it
+    #: listens and the page reloads (as after any gap).
+    late: bool = False
 
     def publish(self, event: LiveEvent) -> None:
         for listener in list(self.listeners):
@@ -233,6 +237,8 @@ class LiveHub:
                         if cursor is None:
                             cursor = await self._start_cursor(feed.run_id)
                             feed.listening.set()
+                            if feed.late and not failures:  # after failures, recovering says `resumed`
+                                feed.publish(RESUMED)
                         elif await self._poll_once(feed, cursor):
                             return
                 except Exception as exc:  # the database is away (or failing): keep the feed, try again

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cpumon_backend.runs.export import CSV_HEADER, CsvExportService, ExportAbortedError, ExportLimits, _found_in
+from cpumon_backend.http.gate import GateLimits
+from cpumon_backend.runs.export import CSV_HEADER, CsvExportService, ExportAbortedError, _found_in
 
 
 class DatabaseGone:
@@ -34,7 +35,7 @@ class DatabaseGone:
 
 
 async def test_a_database_error_during_an_export_aborts_it_naming_the_rows_sent() -> None:
-    service = CsvExportService(cast("AsyncEngine", DatabaseGone()), ExportLimits(1, 1, 1.0))
+    service = CsvExportService(cast("AsyncEngine", DatabaseGone()), GateLimits(1, 1, 1.0))
     chunks = service._chunks(uuid.uuid4())
     assert await anext(chunks) == (",".join(CSV_HEADER) + "\n").encode()
     with pytest.raises(ExportAbortedError, match=r"database error \(OperationalError\) after 0 rows"):

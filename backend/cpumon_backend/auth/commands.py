@@ -1,7 +1,7 @@
 """`cpumon-server` user commands: create-user, delete-user, disable-user, enable-user, set-password.
 
-Each one but create-user ends the user's sessions at once, in the session store the server uses (the database or
-Redis), so a cookie of theirs answers 401 on its next request. A disabled user cannot log in (the
+Each one but create-user ends the user's sessions at once, in the session store the server uses (the
+database or Redis), so a cookie of theirs answers 401 on its next request. A disabled user cannot log in (the
 same 401 as a wrong password). A deleted user's test runs and their samples go with them
 (ON DELETE CASCADE); the command says how many runs, and asks first.
 
@@ -147,7 +147,6 @@ def _confirmed(what: str) -> bool:
 async def _run(
     settings: ServerSettings, command: str, username: str, password: str | None, confirm: Confirm | None
 ) -> str:
-
     async with _migrated_engine(settings) as engine:
         user = await _find(engine, username)
         if command == DELETE:

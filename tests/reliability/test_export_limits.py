@@ -8,6 +8,7 @@ are cut off after the send timeout, which frees their slots.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 
@@ -69,7 +70,7 @@ def status_of(sock: socket.socket) -> int:
 
 def test_slow_exports_are_bounded_cut_off_and_harmless(server: Server) -> None:
     # Closed at the end: a client left open is a socket the garbage collector reports in a later test.
-    with server.client() as owner, httpx.Client(base_url=server.url, timeout=10.0) as other:
+    with contextlib.closing(server.client()) as owner, httpx.Client(base_url=server.url, timeout=10.0) as other:
         assert other.post("/api/auth/login", json={"username": OTHER, "password": PASSWORD}).status_code == 200
         run_id = seeded_run(owner)
         path = f"/api/test-runs/{run_id}/cpu-usage.csv"

@@ -32,7 +32,7 @@ from bench.servers import (
     prepare_mysql,
     prepare_sqlite,
 )
-from bench.summaries import Sizes, long_runs
+from bench.summaries import long_runs
 
 ALL = ("W1", "W1b", "W2", "W3", "W3-1000", "W4", "W5", "W6", "W7")
 DEFAULT_MYSQL_URL = "mysql+asyncmy://root@127.0.0.1:3306/cpumon_bench"
@@ -198,9 +198,10 @@ class Suite:
 
                     self._repeat(outcome, w4)
             if "W6" in self.selected and database.kind == "mysql":
-                sizes = Sizes.smoke() if plan.smoke else Sizes()
-                self.log(f"W6 {db}: storing {sizes.big:,} + {sizes.page_runs} x {sizes.page:,} samples in SQL")
-                self._repeat(Outcome("W6", db, note=f"{sizes}"), lambda _: long_runs(server, database, sizes))
+                sizes = f"{plan.w6_big:,} + {plan.w6_page_runs} x {plan.w6_page:,} + {plan.w6_small:,} samples"
+                self.log(f"W6 {db}: storing {sizes} in SQL")
+                note = f"{sizes}, {plan.w6_repeat} repetitions"
+                self._repeat(Outcome("W6", db, note=note), lambda _: long_runs(server, database, plan))
             if "W7" in self.selected:
                 self._w7(server, database)
             if agent and "W5" in self.selected:
@@ -302,7 +303,7 @@ def _run(suite: Suite, kinds: list[str], args: argparse.Namespace, info: dict[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    plan = w.Plan.smoke_plan() if args.smoke else w.Plan.full()
+    plan = w.Plan.smoke_plan() if args.smoke else w.Plan()
     if args.repeat:
         plan.repeat = args.repeat
     selection = _selection(args)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from bench.api import open_clients
+from bench.background import loop_in_thread, run_until
 from bench.loadgen import ClientSpec
 from bench.servers import SESSION_COOKIE, BenchError, Database, ServerProcess
 from bench.workloads import ingest_closed
@@ -68,26 +69,18 @@ async def _read_stream(client: httpx.AsyncClient, spec: ClientSpec, seen: Pages,
 def open_pages(url: str, specs: list[ClientSpec], pages: int) -> Iterator[Pages]:
     """`pages` live streams in a thread of their own (its own event loop), closed on exit."""
     seen, ready = Pages(), threading.Event()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
 
-    async def main() -> None:
+    async def main(stop: asyncio.Event) -> None:
         # One client, one connection per page (as 100 browser tabs would hold): building a client per
         # page costs an SSL context each, seconds in all on a busy machine.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
         timeout = httpx.Timeout(30, read=None)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
-            tasks = [asyncio.create_task(_follow(client, specs[i % len(specs)], seen, stop)) for i in range(pages)]
             ready.set()
-            await stop.wait()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await run_until(stop, (_follow(client, specs[i % len(specs)], seen, stop) for i in range(pages)))
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    ready.wait()
-    try:
+    with loop_in_thread(main, join_s=30):
+        ready.wait()
         deadline = time.monotonic() + CONNECT_DEADLINE_S
         while seen.connected < pages and not seen.failures:
             if time.monotonic() > deadline:
@@ -96,9 +89,6 @@ def open_pages(url: str, specs: list[ClientSpec], pages: int) -> Iterator[Pages]
         if seen.failures:
             raise BenchError(f"live pages failed: {seen.failures[:3]}")
         yield seen
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
 
 
 def live_pages(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from bench.api import login
 from bench.servers import SESSION_COOKIE, BenchError, Database, ServerProcess
+from bench.workloads import Plan
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.rollups import REFRESH_ROLLUPS, span_of
 from cpumon_backend.runs.summaries import summary_statement
@@ -35,41 +36,30 @@ HOUR = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Sizes:
-    big: int = 1_000_000
-    page: int = 50_000
-    page_runs: int = 19
-    small: int = 10_000
-    repeat: int = 15
-
-    @classmethod
-    def smoke(cls) -> Sizes:
-        return cls(big=20_000, page=1_000, small=1_000, repeat=3)
-
-
-@dataclass(frozen=True)
 class StoredRun:
     run_id: str
     first: dt.datetime
     samples: int
 
 
-def long_runs(server: ServerProcess, database: Database, sizes: Sizes) -> dict[str, Any]:
+def long_runs(server: ServerProcess, database: Database, plan: Plan) -> dict[str, Any]:
     """Store the runs (timed), then measure each of the issue's requests; the figures of one repetition."""
     cookie = asyncio.run(login(server.url))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     started = time.perf_counter()
     with httpx.Client(base_url=server.url, timeout=120, cookies={SESSION_COOKIE: cookie}) as client:
         # Oldest first: the small run lands on the list's second page, the big one at the top of the first.
-        small = _start(client, "W6 small", now - dt.timedelta(days=30), sizes.small)
-        page = [_start(client, f"W6 {i}", now - dt.timedelta(days=20 - i), sizes.page) for i in range(sizes.page_runs)]
-        big = _start(client, "W6 big", now - dt.timedelta(seconds=sizes.big), sizes.big)
+        small = _start(client, "W6 small", now - dt.timedelta(days=30), plan.w6_small)
+        page = [
+            _start(client, f"W6 {i}", now - dt.timedelta(days=20 - i), plan.w6_page) for i in range(plan.w6_page_runs)
+        ]
+        big = _start(client, "W6 big", now - dt.timedelta(seconds=plan.w6_big), plan.w6_big)
         asyncio.run(_fill(database, [small, *page, big]))
         setup_s = time.perf_counter() - started
-        figures = _measure(client, big, small, sizes.repeat)
-    figures |= asyncio.run(_locust_poll_db_ms(database, big, sizes.repeat))
+        figures = _measure(client, big, small, plan.w6_repeat)
+    figures |= asyncio.run(_locust_poll_db_ms(database, big, plan.w6_repeat))
     figures["setup_s"] = round(setup_s, 1)
-    figures["samples"] = sizes.big + sizes.page * sizes.page_runs + sizes.small
+    figures["samples"] = plan.w6_big + plan.w6_page * plan.w6_page_runs + plan.w6_small
     return figures
 
 

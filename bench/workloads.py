@@ -42,68 +42,51 @@ BASELINE = "/ingest"
 
 @dataclass
 class Plan:
-    """Sizes and durations of one suite run (full or smoke)."""
+    """Sizes and durations of one suite run: the defaults are the full run, `smoke_plan` shrinks it."""
 
-    smoke: bool
-    repeat: int
-    closed_s: float  # W1, W1b, W2
-    ceiling_s: float  # the baseline route and the raw INSERTs
-    w1b_batch: int
-    w2_clients: int
-    w2_procs: int
-    w3_s: float
-    w3_agents: int
-    w3_big_agents: int
-    w3_big_workers: int
-    w3_procs: int
-    w3_big_procs: int
-    w4_samples: int
-    w4_page: int
-    w5_s: float
-    w5_warmup_s: float
-
-    @classmethod
-    def full(cls) -> Plan:
-        return cls(
-            smoke=False,
-            repeat=2,
-            closed_s=10,
-            ceiling_s=5,
-            w1b_batch=1_000,
-            w2_clients=100,
-            w2_procs=1,
-            w3_s=30,
-            w3_agents=300,
-            w3_big_agents=1_000,
-            w3_big_workers=2,
-            w3_procs=1,
-            w3_big_procs=2,
-            w4_samples=100_000,
-            w4_page=5_000,
-            w5_s=60,
-            w5_warmup_s=6,
-        )
+    smoke: bool = False
+    repeat: int = 2
+    closed_s: float = 10  # W1, W1b, W2
+    ceiling_s: float = 5  # the baseline route and the raw INSERTs
+    w1b_batch: int = 1_000
+    w2_clients: int = 100
+    w2_procs: int = 1
+    w3_s: float = 30
+    w3_agents: int = 300
+    w3_big_agents: int = 1_000
+    w3_big_workers: int = 2
+    w3_procs: int = 1
+    w3_big_procs: int = 2
+    w4_samples: int = 100_000
+    w4_page: int = 5_000
+    w5_s: float = 60
+    w5_warmup_s: float = 6
+    w6_big: int = 1_000_000  # samples of the big run
+    w6_page: int = 50_000  # samples of each run on the list's first page
+    w6_page_runs: int = 19
+    w6_small: int = 10_000
+    w6_repeat: int = 15
 
     @classmethod
     def smoke_plan(cls) -> Plan:
+        """Every workload once, small and short: what changes from the full run."""
         return cls(
             smoke=True,
             repeat=1,
             closed_s=2,
             ceiling_s=1,
-            w1b_batch=1_000,
             w2_clients=20,
-            w2_procs=1,
             w3_s=3,
             w3_agents=30,
             w3_big_agents=60,
-            w3_big_workers=2,
-            w3_procs=1,
             w3_big_procs=1,
             w4_samples=10_000,
-            w4_page=5_000,
             w5_s=4,
             w5_warmup_s=4,
+            w6_big=20_000,
+            w6_page=1_000,
+            w6_small=1_000,
+            w6_repeat=3,
         )
 
 

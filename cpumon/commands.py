@@ -25,3 +25,10 @@ class Subcommand(Protocol):
 
     def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
         """Do the work; return the exit code. Raise CpumonError for expected failures."""
+
+
+class WithoutArguments:
+    """Base of a command that takes no arguments of its own (`cpumon sync`, `cpumon logout`)."""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        """No arguments of its own."""

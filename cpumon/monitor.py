@@ -373,33 +373,28 @@ class Monitor:
     # -- helpers --------------------------------------------------------------------------
     async def _unless_stopped(self, step: Awaitable[T]) -> T:
         """Run a start-up step; Ctrl-C during it ends cpumon at once (nothing is recorded yet)."""
-        task = asyncio.ensure_future(step)
-        stopper = asyncio.create_task(self.signals.stop.wait())
-        try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise StoppedBeforeStartError("stopped before the run started; nothing was recorded")
-        return task.result()
+        stopped = StoppedBeforeStartError("stopped before the run started; nothing was recorded")
+        return await _unless(self.signals.stop, step, stopped)
 
     async def _unless_skipped(self, step: Awaitable[T]) -> T:
         """Run an exit step; a second Ctrl-C abandons it (TimeoutError)."""
-        task = asyncio.ensure_future(step)
-        skipper = asyncio.create_task(self.signals.skip_wait.wait())
-        try:
-            await asyncio.wait({task, skipper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            skipper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise TimeoutError("skipped by a second Ctrl-C")
-        return task.result()
+        return await _unless(self.signals.skip_wait, step, TimeoutError("skipped by a second Ctrl-C"))
+
+
+async def _unless(signal: asyncio.Event, step: Awaitable[T], interrupted: Exception) -> T:
+    """`step`'s result; cancelled, raising `interrupted`, when `signal` is set first."""
+    task = asyncio.ensure_future(step)
+    waiter = asyncio.create_task(signal.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise interrupted
+    return task.result()
 
 
 async def _as_is(step: Awaitable[T]) -> T:

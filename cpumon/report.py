@@ -60,13 +60,8 @@ class ReportFigures:
 
     @property
     def gate_text(self) -> str | None:
-        if self.max_above_s is None:
-            return None
-        verdict = "exceeds" if self.gate_failed else "is within"
-        return (
-            f"time above threshold {format_duration(self.time_above_s)} {verdict} "
-            f"--max-above {format_duration(self.max_above_s)}"
-        )
+        row = self.gate_row
+        return None if row is None else f"time above threshold {format_duration(self.time_above_s)} {row}"
 
     @property
     def gate_row(self) -> str | None:

@@ -8,7 +8,7 @@ MissingStyle on a console without the theme, so every console of the agent comes
 
 from __future__ import annotations
 
-from typing import IO, Literal
+import functools
 
 from rich.console import Console
 from rich.theme import Theme
@@ -37,29 +37,10 @@ THEME = Theme(
     }
 )
 
-ColorSystemName = Literal["auto", "standard", "256", "truecolor", "windows"]
-
-
-def make_console(
-    *,
-    stderr: bool = False,
-    file: IO[str] | None = None,
-    force_terminal: bool | None = None,
-    width: int | None = None,
-    color_system: ColorSystemName | None = "auto",
-) -> Console:
-    """A console with the theme. No markup and no highlighting: the agent styles text only through
-    the theme's names, so a run named '[red]' or '[/x]' prints as it is and numbers are not recoloured."""
-    return Console(
-        theme=THEME,
-        stderr=stderr,
-        file=file,
-        force_terminal=force_terminal,
-        width=width,
-        color_system=color_system,
-        markup=False,
-        highlight=False,
-    )
+#: The agent's console factory: a Rich Console with the theme, taking Console's own options (stderr, file,
+#: force_terminal, width, color_system ...). No markup and no highlighting: the agent styles text only through
+#: the theme's names, so a run named '[red]' or '[/x]' prints as it is and numbers are not recoloured.
+make_console = functools.partial(Console, theme=THEME, markup=False, highlight=False)
 
 
 def interactive(console: Console) -> bool:

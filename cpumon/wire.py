@@ -128,6 +128,25 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True)
+class RunRead:
+    """A run as the API answers it: THE definition of a run's fields, in their order.
+
+    The server's answers (cpumon_backend.runs.schemas.RunRead, with the id typed as the UUID it is, for
+    its OpenAPI document) and the review commands' `Run` are derived from it; clients read it with `decode`.
+    """
+
+    id: str  # a UUID, in its canonical text form
+    name: str
+    hostname: str  # empty when the agent did not say
+    interval_s: float | None
+    threshold_percent: float
+    started_at: dt.datetime
+    ended_at: dt.datetime | None  # None while the run records
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """A run's summary, as the server computes it (GET /api/test-runs/{id}, ?summary=true) and clients read it.
 

@@ -6,7 +6,6 @@ The settings tables in docs/configuration.md are generated from the settings cla
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +16,7 @@ from pydantic.fields import FieldInfo
 from cpumon.cli import NOT_FLAGS
 from cpumon.settings import AgentSettings, env_var, flag
 from cpumon_backend.settings import ServerSettings
+from tests.support.modules import module_from_file
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -86,12 +86,7 @@ def regenerate(page: str) -> str:
 
 def load_quickstart_check() -> ModuleType:
     """.ci/check_quickstart.py, which reads the quick start the way CI runs it."""
-    spec = importlib.util.spec_from_file_location("check_quickstart", ROOT / ".ci" / "check_quickstart.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file("check_quickstart", ROOT / ".ci" / "check_quickstart.py")
 
 
 def test_every_field_is_described() -> None:

@@ -28,7 +28,7 @@ from cpumon_backend.http.query import refuse_repeated_parameters
 from cpumon_backend.http.schema_gate import SchemaGate, SchemaGateMiddleware
 from cpumon_backend.live.controllers import LiveController
 from cpumon_backend.live.feed import LiveHub
-from cpumon_backend.live.limits import StreamLimits, StreamSlots
+from cpumon_backend.live.limits import stream_slots
 from cpumon_backend.live.sessions import SessionWatch
 from cpumon_backend.openapi import create_openapi_config
 from cpumon_backend.runs.controllers import TestRunController
@@ -64,7 +64,7 @@ def create_app(settings: ServerSettings | None = None, clock: Clock = system_clo
             "settings": settings,
             "live_hub": live_hub,
             "live_sessions": live_sessions,
-            "live_slots": StreamSlots(StreamLimits.from_settings(settings)),
+            "live_slots": stream_slots(settings),
             **RunsServices.create(ingest_engine, export_engine, settings).state(),
         }
     )

@@ -13,17 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cpumon import __version__
-from cpumon_backend.commandline import (
-    EXIT_OK,
-    EXIT_USAGE,
-    PASSWORD_ENV,
-    USER_COMMANDS,
-    CliError,
-    _check_length,
-    _has_users_table,
-    database_problem,
-    read_valid_password,
-)
+from cpumon_backend.commandline import EXIT_OK, EXIT_USAGE, USER_COMMANDS, CliError, database_problem
 from cpumon_backend.settings import ServerSettings
 
 #: What `cpumon[server]` adds to the agent's install; the bare install ships this command too.
@@ -49,8 +39,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings()
         if args.command == "migrate":
             return _migrate(settings)
-        if args.command == "create-user":
-            return _create_user(settings, args.username)
         if args.command in USER_COMMANDS:
             return _manage_user(settings, args)
         return _serve(settings)
@@ -80,11 +68,6 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("serve", help="serve the API with uvicorn (the default)")
     commands.add_parser("migrate", help="apply the database migrations")
-    create = commands.add_parser(
-        "create-user",
-        help=f"add a user; the password comes from a prompt, else the first line of stdin, else ${PASSWORD_ENV}",
-    )
-    create.add_argument("username")
     _add_user_commands(commands)
     return parser
 
@@ -163,58 +146,6 @@ def _migrate(settings: ServerSettings) -> int:
     else:
         print(f"cpumon-server: upgraded the schema from revision {before} to {after}")
     return EXIT_OK
-
-
-def _create_user(settings: ServerSettings, username: str) -> int:
-    from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
-
-    password = read_valid_password(username)
-    try:
-        asyncio.run(_insert_user(settings, username, password))
-    except PasswordTooLongError as exc:
-        raise CliError(str(exc)) from None
-    print(f"cpumon-server: created user {username!r}")
-    return EXIT_OK
-
-
-async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
-    from sqlalchemy.ext.asyncio import AsyncSession  # noqa: PLC0415
-
-    from cpumon_backend.auth.services import UserService  # noqa: PLC0415
-    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
-
-    engine = create_engine(settings)
-    try:
-        if not await _has_users_table(engine):
-            raise CliError("the database is not migrated: run `cpumon-server migrate` first")
-        _check_length(password, settings.password_min_length)
-        async with AsyncSession(engine, expire_on_commit=False) as session:
-            try:
-                await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
-            except Exception as exc:
-                raise _explain_insert_failure(exc, username) from None
-    except CliError:
-        raise
-    except Exception as exc:
-        raise _explain_insert_failure(exc, username) from None
-    finally:
-        await engine.dispose()
-
-
-def _explain_insert_failure(exc: Exception, username: str) -> Exception:
-    from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError  # noqa: PLC0415
-    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
-
-    from cpumon_backend.auth.services import InvalidUsernameError, UsernameTakenError  # noqa: PLC0415
-    from cpumon_backend.http.errors import is_unavailable, storage_error  # noqa: PLC0415
-
-    if isinstance(exc, InvalidUsernameError | UsernameTakenError):
-        return CliError(str(exc))
-    if isinstance(exc, RepositoryIntegrityError) or isinstance(storage_error(exc), IntegrityError):
-        return CliError(f"user {username!r} already exists")
-    if is_unavailable(exc):
-        return database_problem(exc)
-    return exc
 
 
 def check_database_scheme(settings: ServerSettings) -> None:

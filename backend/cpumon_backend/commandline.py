@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 #: Where `create-user` looks for a password when neither a terminal nor stdin gives one.
 PASSWORD_ENV = "CPUMON_NEW_USER_PASSWORD"  # noqa: S105 - a variable name, not a password
+#: Where a new password comes from, as the commands' help says it.
+PASSWORD_SOURCES = f"from a prompt, else the first line of stdin, else ${PASSWORD_ENV}"
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -27,7 +29,7 @@ class CliError(Exception):
 
 
 #: Users managed by cpumon_backend/auth/commands.py (imported when used).
-USER_COMMANDS = ("delete-user", "disable-user", "enable-user", "set-password")
+USER_COMMANDS = ("create-user", "delete-user", "disable-user", "enable-user", "set-password")
 
 
 def _read_password() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -35,6 +35,23 @@ def with_cpumon_driver(url: str) -> str:
     return f"{DRIVERS[database]}://{rest}"
 
 
+def _gate_per_user(default: int, what: str) -> Any:
+    """A long answer's per-user limit (cpumon_backend/http/gate.py): 429 + Retry-After beyond."""
+    return Field(default=default, ge=1, description=f"{what} at once per worker (429 + Retry-After beyond)")
+
+
+def _gate_total(default: int, what: str, *, busy: str) -> Any:
+    """A long answer's per-worker limit, all users: `busy` (the status) + Retry-After beyond."""
+    return Field(
+        default=default, ge=1, description=f"{what} at once per worker, all users ({busy} + Retry-After beyond)"
+    )
+
+
+def _gate_send_timeout(what: str) -> Any:
+    """How long a long answer's client may read nothing before it is cut off."""
+    return Field(default=30.0, gt=0, description=f"seconds {what} may accept no data before it is cut off")
+
+
 class ServerSettings(BaseSettings):
     """Everything the API server can be told. Secrets are `SecretStr` so they never reach a log or repr."""
 
@@ -54,26 +71,12 @@ class ServerSettings(BaseSettings):
     request_timeout: float = Field(
         default=30.0, gt=0, description="seconds a request may take to start its answer before it answers 503"
     )
-    export_max_concurrent: int = Field(
-        default=8, ge=1, description="CSV exports running at once per worker (503 + Retry-After beyond)"
-    )
-    export_max_per_user: int = Field(
-        default=2, ge=1, description="CSV exports one user may run at once per worker (429 + Retry-After beyond)"
-    )
-    export_send_timeout: float = Field(
-        default=30.0, gt=0, description="seconds a CSV download may accept no data before it is cut off"
-    )
-    live_max_per_user: int = Field(
-        default=20,
-        ge=1,
-        description="live streams one user may have open per worker (429 + Retry-After beyond)",
-    )
-    live_max_streams: int = Field(
-        default=500, ge=1, description="live streams open at once per worker, all users (429 + Retry-After beyond)"
-    )
-    live_send_timeout: float = Field(
-        default=30.0, gt=0, description="seconds a live stream may accept no data before it is cut off"
-    )
+    export_max_concurrent: int = _gate_total(8, "CSV exports running", busy="503")
+    export_max_per_user: int = _gate_per_user(2, "CSV exports one user may run")
+    export_send_timeout: float = _gate_send_timeout("a CSV download")
+    live_max_per_user: int = _gate_per_user(20, "live streams one user may have open")
+    live_max_streams: int = _gate_total(500, "live streams open", busy="429")
+    live_send_timeout: float = _gate_send_timeout("a live stream")
     live_session_check_interval: float = Field(
         default=0.5, gt=0, le=1.0, description="seconds between checks that each live stream's session still holds"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import httpx
@@ -28,8 +28,10 @@ from cpumon.wire import (
     RUNS_PAGE_MAX,
     RUNS_PATH,
     SERIES_ROUTE,
+    RunRead,
     RunSummary,
     SeriesPoint,
+    decode,
     run_path,
     time_or_none,
 )
@@ -48,28 +50,18 @@ class ExportBrokeOffError(ApiUnavailableError):
 
 
 @dataclass(frozen=True)
-class Run:
-    id: str
-    name: str
-    hostname: str
-    interval_s: float | None
-    threshold_percent: float
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
+class Run(RunRead):
+    """A run of the caller's: the contract's fields, with what the review commands add."""
+
     summary: RunSummary | None = None  # in the answer for one run, and in lists asked for with summaries
     raw: dict[str, Any] | None = None  # the API's JSON, for --json
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> Run:
+        run = decode(RunRead, body)
         summary = body.get("summary")
         return cls(
-            id=str(body["id"]),
-            name=str(body["name"]),
-            hostname=str(body.get("hostname") or ""),
-            interval_s=_float_or_none(body.get("interval_s")),
-            threshold_percent=float(body["threshold_percent"]),
-            started_at=_time(body["started_at"]),
-            ended_at=time_or_none(body.get("ended_at")),
+            **{field.name: getattr(run, field.name) for field in fields(RunRead)},
             summary=RunSummary.from_json(summary) if isinstance(summary, dict) else None,
             raw=body,
         )
@@ -243,7 +235,3 @@ def _time(value: Any) -> dt.datetime:
     if parsed is None:
         raise ValueError("the API answered no time where one is required")
     return parsed
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)

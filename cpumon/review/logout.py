@@ -8,17 +8,15 @@ import asyncio
 from rich.console import Console
 
 from cpumon.api import ApiClient, ApiError
+from cpumon.commands import WithoutArguments
 from cpumon.credentials import Credentials
 from cpumon.session import SessionFile
 from cpumon.settings import AgentSettings
 
 
-class LogoutCommand:
+class LogoutCommand(WithoutArguments):
     name = "logout"
     help = "end the saved session of this API and user (the next command asks for the password again)"
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        """No arguments of its own."""
 
     def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
         credentials = Credentials(settings)

@@ -8,6 +8,7 @@ import asyncio
 from rich.console import Console
 
 from cpumon.api import ApiClient, ApiTransientError
+from cpumon.commands import WithoutArguments
 from cpumon.credentials import Credentials
 from cpumon.login import log_in, unavailable
 from cpumon.outbox import Outbox
@@ -30,12 +31,9 @@ class ConsoleNotices:
         self.console.print(f"warning: {text}", style="cpumon.warn", soft_wrap=True)
 
 
-class SyncCommand:
+class SyncCommand(WithoutArguments):
     name = "sync"
     help = "deliver the samples the spool holds for this API and user (and finish their runs), then exit"
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        """No arguments of its own."""
 
     def run(self, args: argparse.Namespace, settings: AgentSettings, console: Console) -> int:
         credentials = Credentials(settings)

@@ -158,7 +158,8 @@ def test_delete_asks_and_only_yes_deletes(monkeypatch: pytest.MonkeyPatch, answe
         return answer
 
     monkeypatch.setattr("builtins.input", typed)
-    run = Run("r1", "nightly", "host", 1.0, 80.0, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None)
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    run = Run("r1", "nightly", "host", 1.0, 80.0, started_at=at, ended_at=None, created_at=at, updated_at=at)
     out = io.StringIO()
     assert _confirmed(run, make_console(file=out, force_terminal=False)) is deleted
     assert "delete run nightly (r1)" in out.getvalue() + "".join(asked)

@@ -19,6 +19,7 @@ from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.migrations import upgrade
 from cpumon_database import MIGRATIONS_DIR
 from tests.backend.test_schema import run_sync
+from tests.support.modules import module_from_file
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["Alice", "ALICE", "\uff21lice", "Ali\u200bce", "Jos\u00e9", "Jose\u0301", "stra\u00dfe", "\ufb01le", "\u2160"]
@@ -53,13 +54,7 @@ def test_the_demo_lives_outside_the_migrations_package() -> None:
 
 
 def _revision(prefix: str) -> ModuleType:
-    path = next((MIGRATIONS_DIR / "versions").glob(f"{prefix}_*.py"))
-    spec = importlib.util.spec_from_file_location(f"revision_{prefix}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file(f"revision_{prefix}", next((MIGRATIONS_DIR / "versions").glob(f"{prefix}_*.py")))
 
 
 def test_0003s_frozen_username_key_is_todays() -> None:

@@ -17,6 +17,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from cpumon_backend.http.gate import GateFullException, GateLimits, Slots
 from cpumon_backend.live.feed import (
     CLOSE,
     QUEUE_SIZE,
@@ -28,7 +29,7 @@ from cpumon_backend.live.feed import (
     RunFeed,
     Subscription,
 )
-from cpumon_backend.live.limits import StreamLimits, StreamSlots, TooManyStreamsException
+from cpumon_backend.live.limits import LIVE_REFUSALS
 from cpumon_backend.settings import ServerSettings
 from cpumon_backend.storage.db import create_engine
 from tests.backend.conftest import start_run
@@ -151,12 +152,12 @@ def test_retries_are_at_most_a_second_apart() -> None:
 
 
 def test_stream_caps_per_user_then_per_worker() -> None:
-    slots = StreamSlots(StreamLimits(max_per_user=2, max_streams=3, send_timeout=1.0))
+    slots = Slots(GateLimits(max_per_user=2, max_total=3, send_timeout=1.0), LIVE_REFUSALS)
     with slots.slot(1), slots.slot(1):
-        with pytest.raises(TooManyStreamsException) as per_user, slots.slot(1):
+        with pytest.raises(GateFullException) as per_user, slots.slot(1):
             pass
         assert per_user.value.status_code == 429
         assert per_user.value.headers == {"Retry-After": "5"}
-        with slots.slot(2), pytest.raises(TooManyStreamsException, match="server busy"), slots.slot(3):
+        with slots.slot(2), pytest.raises(GateFullException, match="server busy"), slots.slot(3):
             pass
-    assert slots.open_streams == 0
+    assert slots.open_count == 0

@@ -8,7 +8,6 @@ values derived from them (the default name, the folded keys) must fit their colu
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import sys
 import unicodedata
 from types import ModuleType
@@ -24,6 +23,7 @@ from cpumon_backend.runs.folding import FOLD_GROWTH, fold
 from cpumon_backend.runs.lifecycle import default_run_name
 from cpumon_database import MIGRATIONS_DIR
 from tests.backend.conftest import start_run
+from tests.support.modules import module_from_file
 
 Client = TestClient[Litestar]
 
@@ -60,13 +60,7 @@ def test_folding_makes_at_most_fold_growth_characters_of_each() -> None:
 
 
 def _migration_0006() -> ModuleType:
-    path = next(MIGRATIONS_DIR.glob("versions/0006_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0006", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file("migration_0006", next(MIGRATIONS_DIR.glob("versions/0006_*.py")))
 
 
 def test_the_migration_folds_existing_runs_as_the_server_folds_new_ones() -> None:

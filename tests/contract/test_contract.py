@@ -29,6 +29,7 @@ from cpumon.wire import (
     SERIES_ROUTE,
     UPLOAD_FIELDS,
     UPLOAD_REQUIRED,
+    RunRead,
     RunSummary,
     SampleRead,
     SeriesPoint,
@@ -90,12 +91,19 @@ def test_the_agent_uploads_and_spools_the_upload_fields_in_order() -> None:
     assert Sample.from_row(sample.to_row()) == sample
 
 
-@pytest.mark.parametrize("contract", [SampleRead, RunSummary, SeriesPoint])
+@pytest.mark.parametrize("contract", [SampleRead, RunRead, RunSummary, SeriesPoint])
 def test_the_documented_answers_are_the_contract(document: dict[str, Any], contract: type) -> None:
     schema = document["components"]["schemas"][contract.__name__]
     fields = dataclasses.fields(contract)
     assert list(schema["properties"]) == [f.name for f in fields]
     assert set(schema["required"]) == {f.name for f in fields if f.default is dataclasses.MISSING}
+
+
+def test_the_documented_run_keeps_its_formats(document: dict[str, Any]) -> None:
+    """The server's RunRead is derived from the contract's, its id typed as the UUID it is."""
+    properties = document["components"]["schemas"]["RunRead"]["properties"]
+    assert properties["id"]["format"] == "uuid"
+    assert properties["started_at"]["format"] == "date-time"
 
 
 def test_the_documented_upload_body_is_the_upload_fields(document: dict[str, Any]) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.server import clean_environ
+from tests.support.server import clean_environ, run_cpumon
 
 from .conftest import PASSWORD, USERNAME, ServerProcess
 
@@ -20,15 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def cpumon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cpumon", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,  # not a terminal: nothing can be typed, so nothing is asked
-        timeout=240,
-        check=False,
-    )
+    return run_cpumon(env, *args, timeout=240)
 
 
 def session_files(state: Path) -> list[Path]:

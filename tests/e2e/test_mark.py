@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +10,13 @@ import pytest
 
 from cpumon.wire import EVENT_TEXT_MAX
 from tests.e2e.conftest import AgentProcess, ServerProcess, agent_env, wait_for
-from tests.support.server import free_port
+from tests.support.server import free_port, run_cpumon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]  # a dozen cpumon starts on two busy cores
 
 
 def mark(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cpumon", "mark", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    return run_cpumon(env, "mark", *args)
 
 
 def events(server: ServerProcess, run_id: str) -> list[dict[str, Any]]:

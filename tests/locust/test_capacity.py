@@ -7,26 +7,18 @@ import itertools
 
 import pytest
 
+from cpumon import locust_load as load
 from cpumon.locust_capacity import NO_GROWTH, NO_VARIATION, capacity, least_squares
-from cpumon.locust_load import (
-    CpuShare,
-    LoadInterval,
-    LoadSnapshot,
-    between,
-    bounded,
-    combine_shares,
-    interval_due,
-    merged,
-    percentile,
-)
 
 T0 = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
 
 
-def interval(k: int, rps: float, cpu: float | None, *, seconds: float = 5.0, host: str = "web") -> LoadInterval:
+def interval(k: int, rps: float, cpu: float | None, *, seconds: float = 5.0, host: str = "web") -> load.LoadInterval:
     start = T0 + dt.timedelta(seconds=k * seconds)
-    share = None if cpu is None else CpuShare(cpu, 50)
-    return LoadInterval(start, start + dt.timedelta(seconds=seconds), round(rps * seconds), 12.0, 10, {host: share})
+    share = None if cpu is None else load.CpuShare(cpu, 50)
+    return load.LoadInterval(
+        start, start + dt.timedelta(seconds=seconds), round(rps * seconds), 12.0, 10, {host: share}
+    )
 
 
 def test_a_load_step_gives_the_line_it_was_made_from() -> None:
@@ -86,28 +78,28 @@ def test_intervals_without_samples_and_other_hosts_do_not_count() -> None:
 
 
 def test_an_interval_counts_requests_and_its_own_95th_percentile() -> None:
-    earlier = LoadSnapshot(T0, 100, {10: 100}, 5)
-    later = LoadSnapshot(T0 + dt.timedelta(seconds=4), 300, {10: 180, 20: 10, 500: 10}, 10)
-    made = between(earlier, later)
+    earlier = load.LoadSnapshot(T0, 100, {10: 100}, 5)
+    later = load.LoadSnapshot(T0 + dt.timedelta(seconds=4), 300, {10: 180, 20: 10, 500: 10}, 10)
+    made = load.between(earlier, later)
     assert (made.requests, made.rps, made.users, made.seconds) == (200, 50.0, 10, 4.0)
     assert made.p95_ms == 500.0  # 80 at 10 ms, 10 at 20 ms, 10 at 500 ms: the slow tenth is 500 ms
-    assert between(later, later).p95_ms is None
-    assert percentile({10: 96, 700: 4}, 0.95) == 10
+    assert load.between(later, later).p95_ms is None
+    assert load.percentile({10: 96, 700: 4}, 0.95) == 10
 
 
 def test_merging_keeps_totals_and_weights_cpu_by_samples() -> None:
-    a = LoadInterval(T0, T0 + dt.timedelta(seconds=5), 100, 10.0, 1, {"web": CpuShare(10.0, 1)})
-    b = LoadInterval(a.end, a.end + dt.timedelta(seconds=5), 300, 30.0, 2, {"web": CpuShare(50.0, 3)})
-    both = merged(a, b)
+    a = load.LoadInterval(T0, T0 + dt.timedelta(seconds=5), 100, 10.0, 1, {"web": load.CpuShare(10.0, 1)})
+    b = load.LoadInterval(a.end, a.end + dt.timedelta(seconds=5), 300, 30.0, 2, {"web": load.CpuShare(50.0, 3)})
+    both = load.merged(a, b)
     assert (both.start, both.end, both.requests, both.p95_ms, both.users) == (a.start, b.end, 400, 30.0, 2)
-    assert both.cpu["web"] == CpuShare(40.0, 4)
-    assert combine_shares([(10.0, 1), (None, 0), (50.0, 3)]) == CpuShare(40.0, 4)
-    assert combine_shares([(None, 0)]) is None
+    assert both.cpu["web"] == load.CpuShare(40.0, 4)
+    assert load.combine_shares([(10.0, 1), (None, 0), (50.0, 3)]) == load.CpuShare(40.0, 4)
+    assert load.combine_shares([(None, 0)]) is None
 
 
 def test_a_long_test_keeps_a_bounded_number_of_intervals_covering_all_of_it() -> None:
     intervals = [interval(k, 10.0 * k, 10.0 + k / 10) for k in range(100)]
-    kept = bounded(intervals, limit=30)
+    kept = load.bounded(intervals, limit=30)
     assert len(kept) <= 30
     assert (kept[0].start, kept[-1].end) == (intervals[0].start, intervals[-1].end)
     assert sum(i.requests for i in kept) == sum(i.requests for i in intervals)
@@ -115,7 +107,7 @@ def test_a_long_test_keeps_a_bounded_number_of_intervals_covering_all_of_it() ->
 
 
 def test_an_interval_closes_when_full_and_a_short_tail_is_left_out() -> None:
-    assert interval_due(5.0, 5.0, final=False)
-    assert not interval_due(4.9, 5.0, final=False)
-    assert interval_due(2.5, 5.0, final=True)
-    assert not interval_due(2.4, 5.0, final=True)
+    assert load.interval_due(5.0, 5.0, final=False)
+    assert not load.interval_due(4.9, 5.0, final=False)
+    assert load.interval_due(2.5, 5.0, final=True)
+    assert not load.interval_due(2.4, 5.0, final=True)

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.background import loop_in_thread, run_until
 from cpumon_backend.auth.models import User
 from cpumon_backend.events.models import RunEvent
 from cpumon_backend.runs.models import CpuUsage, TestRun
@@ -158,8 +159,6 @@ def held_streams(url: str, cookies: httpx.Cookies, run_ids: list[str]) -> Iterat
     """Open one stream per run id all at once (an asyncio loop in a thread), as a page per run would."""
     held = HeldStreams()
     ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
 
     async def one(client: httpx.AsyncClient, run_id: str) -> None:
         async with client.stream("GET", f"/api/test-runs/{run_id}/live") as response:
@@ -173,22 +172,12 @@ def held_streams(url: str, cookies: httpx.Cookies, run_ids: list[str]) -> Iterat
                 async for _ in response.aiter_bytes():
                     pass
 
-    async def main() -> None:
+    async def main(stop: asyncio.Event) -> None:
         limits = httpx.Limits(max_connections=len(run_ids) + 10)
         async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=120, limits=limits) as client:
-            tasks = [asyncio.create_task(one(client, run_id)) for run_id in run_ids]
-            await stop.wait()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await run_until(stop, (one(client, run_id) for run_id in run_ids))
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    try:
+    with loop_in_thread(main, join_s=60):
         if not ready.wait(120):
             pytest.fail(f"only {len(held.statuses)} of {len(run_ids)} streams answered within 120 s", pytrace=False)
         yield held
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(60)
-        loop.close()

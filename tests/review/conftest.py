@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PASSWORD, USERNAME, ServerProcess, server_database
-from tests.support.server import clean_environ
+from tests.support.server import clean_environ, cpumon_command, run_cpumon
 
-__all__ = ["server_database"]  # the session fixture, re-exported for pytest
+__all__ = ["cpumon_command", "run_cpumon", "server_database"]  # server_database: the session fixture, for pytest
 
 BATCH = 10_000
 UPLOADS_IN_FLIGHT = 2
@@ -76,22 +75,6 @@ class Seeded:
         for forcing in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS", "LINES"):
             env.pop(forcing, None)
         return env
-
-
-def cpumon_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cpumon", *args]
-
-
-def run_cpumon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cpumon_command(*args),
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
 
 
 def _seed(http: httpx.Client, name: str, values: list[float], **run: Any) -> SeededRun:

@@ -39,6 +39,8 @@ def a_run(number: int, name: str, *, ended: bool = True, breakdown: bool = True)
         threshold_percent=80.0,
         started_at=T0,
         ended_at=T0 + dt.timedelta(hours=2, minutes=3) if ended else None,
+        created_at=T0,
+        updated_at=T0,
         summary=summary,
     )
 

@@ -60,6 +60,20 @@ def clean_environ(**extra: str) -> dict[str, str]:
     return env
 
 
+def cpumon_command(*args: str) -> list[str]:
+    """`cpumon ARGS` run by this interpreter from the checkout."""
+    return [sys.executable, "-m", "cpumon", *args]
+
+
+def run_cpumon(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`cpumon ARGS` as a script runs it: its output captured as text, and a stdin that is not a terminal
+    (nothing can be typed, so nothing is asked)."""
+    command = cpumon_command(*args)
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False
+    )
+
+
 def server_command(*args: str) -> list[str]:
     """`cpumon-server ARGS` run by this interpreter from the checkout (no console script needed)."""
     return [sys.executable, "-c", "import sys; from cpumon_backend.cli import main; sys.exit(main())", *args]

@@ -1,7 +1,7 @@
-"""`cpumon-server` user commands: delete-user, disable-user, enable-user, set-password.
+"""`cpumon-server` user commands: create-user, delete-user, disable-user, enable-user, set-password.
 
-Each one ends the user's sessions at once, in the session store the server uses (the database or
-Redis), so a cookie of theirs answers 401 on its next request. A disabled user cannot log in (the
+Each one but create-user ends the user's sessions at once, in the session store the server uses (the
+database or Redis), so a cookie of theirs answers 401 on its next request. A disabled user cannot log in (the
 same 401 as a wrong password). A deleted user's test runs and their samples go with them
 (ON DELETE CASCADE); the command says how many runs, and asks first.
 
@@ -19,12 +19,13 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from cpumon_backend.commandline import (
     EXIT_OK,
-    PASSWORD_ENV,
+    PASSWORD_SOURCES,
     USER_COMMANDS,
     CliError,
     _check_length,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
     from cpumon_backend.auth.models import User
 
-DELETE, DISABLE, ENABLE, SET_PASSWORD = USER_COMMANDS
+CREATE, DELETE, DISABLE, ENABLE, SET_PASSWORD = USER_COMMANDS
 
 #: Asks whether to delete what it names (a user and their runs); True: go ahead.
 Confirm = Callable[[str], bool]
@@ -48,6 +49,7 @@ Confirm = Callable[[str], bool]
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the user commands to `cpumon-server`'s parser."""
+    commands.add_parser(CREATE, help=f"add a user; the password comes {PASSWORD_SOURCES}").add_argument("username")
     delete = commands.add_parser(
         DELETE, help="delete a user, with their test runs and samples; asks first (on a terminal) unless --yes"
     )
@@ -58,7 +60,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         (ENABLE, "let a disabled user log in again"),
         (
             SET_PASSWORD,
-            f"set a user's password: from a prompt, else the first line of stdin, else ${PASSWORD_ENV}",
+            f"set a user's password: it comes {PASSWORD_SOURCES}",
         ),
     ):
         commands.add_parser(name, help=f"{says}; ends the user's sessions").add_argument("username")
@@ -66,6 +68,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def main(settings: ServerSettings, args: argparse.Namespace) -> int:
     """Run the user command `args.command`; print one line saying what happened."""
+    if args.command == CREATE:
+        return _create_user(settings, args.username)
     password = _new_password(settings, args.username) if args.command == SET_PASSWORD else None
     confirm = _confirmed if args.command == DELETE and not args.yes else None
     try:
@@ -88,6 +92,51 @@ def _new_password(settings: ServerSettings, username: str) -> str:
     return password
 
 
+def _create_user(settings: ServerSettings, username: str) -> int:
+    from cpumon_backend.auth.passwords import PasswordTooLongError  # noqa: PLC0415
+
+    password = read_valid_password(username)
+    try:
+        asyncio.run(_insert_user(settings, username, password))
+    except PasswordTooLongError as exc:
+        raise CliError(str(exc)) from None
+    print(f"cpumon-server: created user {username!r}")
+    return EXIT_OK
+
+
+async def _insert_user(settings: ServerSettings, username: str, password: str) -> None:
+    from cpumon_backend.auth.services import UserService  # noqa: PLC0415
+
+    try:
+        async with _migrated_engine(settings) as engine, _session(engine) as session:
+            # The length rule comes after the schema check: on an unmigrated database, migrating is the first step.
+            _check_length(password, settings.password_min_length)
+            try:
+                await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
+            except Exception as exc:
+                raise _explain_insert_failure(exc, username) from None
+    except CliError:
+        raise
+    except Exception as exc:
+        raise _explain_insert_failure(exc, username) from None
+
+
+def _explain_insert_failure(exc: Exception, username: str) -> Exception:
+    from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError  # noqa: PLC0415
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+    from cpumon_backend.auth.services import InvalidUsernameError, UsernameTakenError  # noqa: PLC0415
+    from cpumon_backend.http.errors import is_unavailable, storage_error  # noqa: PLC0415
+
+    if isinstance(exc, InvalidUsernameError | UsernameTakenError):
+        return CliError(str(exc))
+    if isinstance(exc, RepositoryIntegrityError) or isinstance(storage_error(exc), IntegrityError):
+        return CliError(f"user {username!r} already exists")
+    if is_unavailable(exc):
+        return database_problem(exc)
+    return exc
+
+
 def _confirmed(what: str) -> bool:
     """Asked on a terminal only: a script must say --yes."""
     if not sys.stdin.isatty():
@@ -98,18 +147,25 @@ def _confirmed(what: str) -> bool:
 async def _run(
     settings: ServerSettings, command: str, username: str, password: str | None, confirm: Confirm | None
 ) -> str:
-    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
-
-    engine = create_engine(settings)
-    try:
-        if not await _has_users_table(engine):
-            raise CliError("the database is not migrated: run `cpumon-server migrate` first")
+    async with _migrated_engine(settings) as engine:
         user = await _find(engine, username)
         if command == DELETE:
             return await _delete(settings, engine, user, confirm)
         done = await _change(settings, engine, command, user, password)
         ended = await _end_sessions(settings, engine, user.id, done)
         return f"{done}; ended {_plural(ended, 'session')}"
+
+
+@asynccontextmanager
+async def _migrated_engine(settings: ServerSettings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the settings' database, disposed after the block; a CliError when it has no users table."""
+    from cpumon_backend.storage.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(settings)
+    try:
+        if not await _has_users_table(engine):
+            raise CliError("the database is not migrated: run `cpumon-server migrate` first")
+        yield engine
     finally:
         await engine.dispose()
 

@@ -15,8 +15,11 @@ SESSION_USER_ID = "uid"
 SESSION_USERNAME = "username"
 NOT_LOGGED_IN = f"not logged in: POST {LOGIN_PATH} first"
 
+#: Any request or websocket, as guards, session backends and stores see it.
+Connection = ASGIConnection[Any, Any, Any, Any]
 
-def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:
+
+def session_user(connection: Connection) -> CurrentUser | None:
     session = connection.scope.get("session")
     if not isinstance(session, dict):
         return None
@@ -26,13 +29,13 @@ def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser 
     return CurrentUser(id=user_id, username=username)
 
 
-async def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_login(connection: Connection, _: BaseRouteHandler) -> None:
     # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop on every request.
     if session_user(connection) is None:
         raise NotAuthorizedException(detail=NOT_LOGGED_IN)
 
 
-def logged_in_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
+def logged_in_user(connection: Connection) -> CurrentUser:
     """The caller, on a route behind `requires_login`."""
     user = session_user(connection)
     if user is None:  # the guard ran first; this only keeps the type honest
@@ -40,5 +43,5 @@ def logged_in_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUse
     return user
 
 
-async def provide_current_user(request: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:
+async def provide_current_user(request: Connection) -> CurrentUser:
     return logged_in_user(request)

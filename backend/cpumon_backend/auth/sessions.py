@@ -23,7 +23,6 @@ import hashlib
 import re
 from typing import Any, Protocol
 
-from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
@@ -34,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cpumon_backend.auth.clock import Clock
 from cpumon_backend.auth.connections import hand_back
-from cpumon_backend.auth.guards import SESSION_USER_ID
+from cpumon_backend.auth.guards import SESSION_USER_ID, Connection
 from cpumon_backend.auth.models import SessionRecord, User
 from cpumon_backend.storage.db import request_session
 
@@ -43,7 +42,7 @@ _ROTATE = "cpumon_rotate_session"
 _LOADED = "cpumon_loaded_session"
 
 
-def rotate_session_id(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+def rotate_session_id(connection: Connection) -> None:
     """Ask the middleware to store this response's session under a fresh id and drop the old one."""
     connection.state[_ROTATE] = True
 
@@ -56,18 +55,12 @@ def stored_id(session_id: str) -> str:
 class SessionStore(Protocol):
     """Where sessions live. Every `session_id` is the cookie's id; what is stored is `stored_id` of it."""
 
-    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None: ...
+    async def get(self, session_id: str, connection: Connection) -> bytes | None: ...
 
-    async def put(
-        self,
-        session_id: str,
-        data: bytes,
-        lifetime_s: int,
-        user_id: int,
-        connection: ASGIConnection[Any, Any, Any, Any],
-    ) -> None: ...
+    async def put(self, session_id: str, data: bytes, lifetime_s: int, user_id: int, connection: Connection) -> None:
+        """Store `data` as `user_id`'s session for `lifetime_s` seconds."""
 
-    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None: ...
+    async def delete(self, session_id: str, connection: Connection) -> None: ...
 
     async def end_sessions_of(self, user_id: int) -> int:
         """End every session of the user at once; how many there were."""
@@ -121,18 +114,11 @@ class RedisSessionStore:
     def _key(self, session_id: str) -> str:
         return self._prefix + stored_id(session_id)
 
-    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+    async def get(self, session_id: str, connection: Connection) -> bytes | None:
         data: bytes | str | None = await self._redis.get(self._key(session_id))
         return data.encode() if isinstance(data, str) else data
 
-    async def put(
-        self,
-        session_id: str,
-        data: bytes,
-        lifetime_s: int,
-        user_id: int,
-        connection: ASGIConnection[Any, Any, Any, Any],
-    ) -> None:
+    async def put(self, session_id: str, data: bytes, lifetime_s: int, user_id: int, connection: Connection) -> None:
         now_ms = int(self._clock().timestamp() * 1000)
         hashed = stored_id(session_id)
         await self._put(
@@ -140,7 +126,7 @@ class RedisSessionStore:
             args=[data, hashed, now_ms, lifetime_s * 1000],
         )
 
-    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    async def delete(self, session_id: str, connection: Connection) -> None:
         await self._redis.delete(self._key(session_id))
 
     async def end_sessions_of(self, user_id: int) -> int:
@@ -174,7 +160,7 @@ class DatabaseSessionStore:
         self._session_maker = session_maker
         self._clock = clock
 
-    async def get(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+    async def get(self, session_id: str, connection: Connection) -> bytes | None:
         async with self._reader.connect() as db:
             row = (await db.execute(_READ_SESSION, {"session_id": stored_id(session_id)})).first()
         if row is None:
@@ -182,14 +168,7 @@ class DatabaseSessionStore:
         data, expires_at = row
         return bytes(data) if expires_at > self._clock() else None
 
-    async def put(
-        self,
-        session_id: str,
-        data: bytes,
-        lifetime_s: int,
-        user_id: int,
-        connection: ASGIConnection[Any, Any, Any, Any],
-    ) -> None:
+    async def put(self, session_id: str, data: bytes, lifetime_s: int, user_id: int, connection: Connection) -> None:
         await hand_back(request_session(connection.scope))
         expires_at = self._clock() + dt.timedelta(seconds=lifetime_s)
         row = {"session_id": stored_id(session_id), "data": data, "expires_at": expires_at, "user_id": user_id}
@@ -198,7 +177,7 @@ class DatabaseSessionStore:
             await session.execute(insert(SessionRecord).values(**row))
             await session.commit()
 
-    async def delete(self, session_id: str, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    async def delete(self, session_id: str, connection: Connection) -> None:
         await hand_back(request_session(connection.scope))
         async with self._session_maker() as session:
             await session.execute(delete(SessionRecord).where(SessionRecord.session_id == stored_id(session_id)))
@@ -218,15 +197,15 @@ class FixedLifetimeSessions(ServerSideSessionBackend):
         super().__init__(config=config)
         self.sessions = store
 
-    def cookie_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    def cookie_session_id(self, connection: Connection) -> str | None:
         """The cookie's session id when it has the form of one of ours, else None."""
         value = connection.cookies.get(self.config.key)
         return value if value is not None and SESSION_ID.fullmatch(value) else None
 
-    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    def get_session_id(self, connection: Connection) -> str:
         return self.cookie_session_id(connection) or ""
 
-    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    async def load_from_connection(self, connection: Connection) -> dict[str, Any]:
         session_id = self.cookie_session_id(connection)
         data = None if session_id is None else await self.sessions.get(session_id, connection)
         if data is None:
@@ -238,9 +217,7 @@ class FixedLifetimeSessions(ServerSideSessionBackend):
         connection.state[_LOADED] = dict(loaded)
         return loaded
 
-    async def store_in_message(
-        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> None:
+    async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: Connection) -> None:
         old_id = self.cookie_session_id(connection)
         headers = MutableScopeHeaders.from_message(message)
         rotate = bool(connection.state.get(_ROTATE))

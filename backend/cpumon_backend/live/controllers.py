@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from cpumon.wire import LIVE_ROUTE, RUNS_PATH
-from cpumon_backend.auth.guards import provide_current_user, requires_login
+from cpumon_backend.auth.guards import Connection, provide_current_user, requires_login
 from cpumon_backend.auth.schemas import CurrentUser
 from cpumon_backend.http.errors import json_error_response
+from cpumon_backend.http.gate import GateFullException
 from cpumon_backend.live.feed import CLOSE, FINAL_KINDS, RECONNECTING, LiveEvent, LiveHub, Subscription
-from cpumon_backend.live.limits import LiveGate, TooManyStreamsException
+from cpumon_backend.live.limits import LiveGate
 from cpumon_backend.live.sessions import SessionWatch
 from cpumon_backend.runs.controllers import ERRORS, RunId, parse_run_id, route
 from cpumon_backend.runs.providers import provide_query_service
@@ -47,7 +47,7 @@ class StreamContext:
 
     hub: LiveHub
     watch: SessionWatch
-    connection: ASGIConnection[Any, Any, Any, Any]
+    connection: Connection
     user_id: int
 
 
@@ -111,7 +111,7 @@ class LiveController(Controller):
         "`reconnecting` while the server cannot read the database, `resumed` once it can again. The "
         "stream closes when the caller's session ends. 429 with Retry-After beyond the per-user or "
         "per-worker number of open streams.",
-        raises=[*ERRORS, TooManyStreamsException],
+        raises=[*ERRORS, GateFullException],
         media_type="text/event-stream",
         # Litestar labels a route's error bodies with the route's media type: keep them JSON, as documented.
         exception_handlers={HTTPException: json_error_response},

@@ -18,16 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from litestar.connection import ASGIConnection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cpumon_backend.auth.guards import SESSION_USER_ID
+from cpumon_backend.auth.guards import SESSION_USER_ID, Connection
 from cpumon_backend.auth.models import User
 
 logger = logging.getLogger("cpumon.server")
-
-Connection = ASGIConnection[Any, Any, Any, Any]
 
 
 class SessionLookup(Protocol):

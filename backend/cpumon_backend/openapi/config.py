@@ -41,26 +41,24 @@ def operation_id(handler: object, method: Method, path: Sequence[object]) -> str
     return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
 
 
-class JsonDocument(JsonRenderPlugin):
-    """/schema/openapi.json: the finished document (see document.py), not Litestar's raw build."""
+class _Finished:
+    """A render plugin that serves the finished document (see document.py), not Litestar's raw build."""
 
     def __init__(self, document: FinishedDocument) -> None:
         super().__init__()
         self.document = document
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, self.document.of(request.app))
+        rendered: bytes = super().render(request, self.document.of(request.app))  # type: ignore[misc]
+        return rendered
 
 
-class YamlDocument(YamlRenderPlugin):
+class JsonDocument(_Finished, JsonRenderPlugin):
+    """/schema/openapi.json: the finished document."""
+
+
+class YamlDocument(_Finished, YamlRenderPlugin):
     """/schema/openapi.yaml: the same finished document as YAML."""
-
-    def __init__(self, document: FinishedDocument) -> None:
-        super().__init__()
-        self.document = document
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, self.document.of(request.app))
 
 
 def create_openapi_config(settings: ServerSettings) -> OpenAPIConfig:

@@ -15,27 +15,22 @@ incomplete answer, and the log says why in one line.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import logging
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from advanced_alchemy.exceptions import NotFoundError
 from litestar.datastructures import State
-from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import Scope
 from sqlalchemy import DateTime, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cpumon.wire import SAMPLE_FIELDS
-from cpumon_backend.auth.guards import SESSION_USER_ID
+from cpumon_backend.http.gate import GateLimits, Refusals, SlotGate, Slots
 from cpumon_backend.runs.models import TestRun
 from cpumon_backend.runs.queries import SAMPLE_COLUMNS, samples_after
 
@@ -48,25 +43,13 @@ CSV_COLUMNS = tuple(
     type_coerce(column, DateTime()) if column.key == "recorded_at" else column for column in SAMPLE_COLUMNS
 )
 CSV_ROWS_PER_CHUNK = 5_000
-BUSY_RETRY_AFTER_S = 10
-
-
-@dataclass(frozen=True)
-class ExportLimits:
-    max_concurrent: int
-    max_per_user: int
-    send_timeout: float
-
-
-class ExportsBusyError(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-
-
-class SlowReaderError(Exception):
-    """The client accepted no byte of the export for `send_timeout` seconds."""
+#: Beyond the user's limit 429, beyond the worker's 503 (everyone's exports wait), both retried after 10 s.
+EXPORT_REFUSALS = Refusals(
+    per_user="{limit} of your exports are already running: retry when one ends",
+    busy="server busy: too many exports running",
+    busy_status=HTTP_503_SERVICE_UNAVAILABLE,
+    retry_after_s=10,
+)
 
 
 class ExportAbortedError(Exception):
@@ -76,26 +59,9 @@ class ExportAbortedError(Exception):
 class CsvExportService:
     """Streams runs as CSV, and keeps count of the exports running in this worker."""
 
-    def __init__(self, engine: AsyncEngine, limits: ExportLimits) -> None:
+    def __init__(self, engine: AsyncEngine, limits: GateLimits) -> None:
         self._engine = engine
-        self.limits = limits
-        self._running: Counter[int] = Counter()
-
-    @contextmanager
-    def slot(self, user_id: int) -> Iterator[None]:
-        """Hold one export slot for `user_id` for the block; ExportsBusyError when none is free."""
-        if self._running[user_id] >= self.limits.max_per_user:
-            detail = f"{self.limits.max_per_user} of your exports are already running: retry when one ends"
-            raise ExportsBusyError(HTTP_429_TOO_MANY_REQUESTS, detail)
-        if self._running.total() >= self.limits.max_concurrent:
-            raise ExportsBusyError(HTTP_503_SERVICE_UNAVAILABLE, "server busy: too many exports running")
-        self._running[user_id] += 1
-        try:
-            yield
-        finally:
-            self._running[user_id] -= 1
-            if self._running[user_id] <= 0:
-                del self._running[user_id]
+        self.slots = Slots(limits, EXPORT_REFUSALS)
 
     async def open(self, run_id: uuid.UUID, user_id: int) -> AsyncIterator[bytes]:
         """The CSV of the caller's run; NotFoundError (before any byte is sent) if it is not theirs."""
@@ -165,35 +131,21 @@ def provide_export_service(state: State) -> CsvExportService:
     return service
 
 
-class ExportGate:
+class ExportGate(SlotGate):
     """Route middleware of the CSV export: takes a slot (or answers 429/503) and cuts clients that stop reading."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    what = "CSV export"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service = provide_export_service(scope["litestar_app"].state)
-        session = scope.get("session")
-        user_id = session.get(SESSION_USER_ID) if isinstance(session, dict) else None
-        if not isinstance(user_id, int):  # not logged in: the route's guard answers 401
-            await self.app(scope, receive, send)
-            return
-        timed_send = _TimedSend(send, service.limits.send_timeout)
-        try:
-            with service.slot(user_id):
-                await self.app(scope, receive, timed_send)
-        except ExportsBusyError as busy:
-            await _answer_busy(send, busy)
-        except Exception as exc:
-            # Litestar wraps what a stream raises once the answer has started: found in the chain, not by type.
-            aborted = _found_in(exc, ExportAbortedError)
-            if aborted is not None:
-                # Returning without the final body message: the server closes the connection, the stream incomplete.
-                logger.warning("CSV export aborted, its stream left incomplete: %s", aborted)
-                return
-            if not timed_send.cut_off:  # whatever wraps it on the way out, the cut-off is known here
-                raise
-            logger.warning("CSV export cut off: the client accepted nothing for %g s", service.limits.send_timeout)
+    def slots(self, scope: Scope) -> Slots:
+        return provide_export_service(scope["litestar_app"].state).slots
+
+    def ended(self, exc: Exception) -> bool:
+        # Litestar wraps what a stream raises once the answer has started: found in the chain, not by type.
+        aborted = _found_in(exc, ExportAbortedError)
+        if aborted is not None:
+            # Returning without the final body message: the server closes the connection, the stream incomplete.
+            logger.warning("CSV export aborted, its stream left incomplete: %s", aborted)
+        return aborted is not None
 
 
 def _found_in(exc: BaseException, kind: type[ExportAbortedError]) -> ExportAbortedError | None:
@@ -211,33 +163,3 @@ def _found_in(exc: BaseException, kind: type[ExportAbortedError]) -> ExportAbort
         if isinstance(current, BaseExceptionGroup):
             todo.extend(current.exceptions)
     return None
-
-
-class _TimedSend:
-    """`send` that gives up after `seconds` (uvicorn's send waits while the client's buffers are full)."""
-
-    def __init__(self, send: Send, seconds: float) -> None:
-        self._send = send
-        self._seconds = seconds
-        self.cut_off = False
-
-    async def __call__(self, message: Message) -> None:
-        if self.cut_off:
-            raise SlowReaderError
-        try:
-            async with asyncio.timeout(self._seconds):
-                await self._send(message)
-        except TimeoutError:
-            self.cut_off = True
-            raise SlowReaderError from None
-
-
-async def _answer_busy(send: Send, busy: ExportsBusyError) -> None:
-    body = json.dumps({"status_code": busy.status_code, "detail": busy.detail}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(BUSY_RETRY_AFTER_S).encode()),
-    ]
-    await send({"type": "http.response.start", "status": busy.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from cpumon_backend.runs.export import CsvExportService, ExportLimits, provide_export_service
+from cpumon_backend.http.gate import GateLimits
+from cpumon_backend.runs.export import CsvExportService, provide_export_service
 from cpumon_backend.runs.ingest import IngestService, provide_ingest_service
 from cpumon_backend.runs.lifecycle import RunLifecycleService
 from cpumon_backend.runs.queries import RunQueryService
@@ -36,9 +37,9 @@ class RunsServices:
 
     @classmethod
     def create(cls, ingest_engine: AsyncEngine, export_engine: AsyncEngine, settings: ServerSettings) -> RunsServices:
-        limits = ExportLimits(
-            max_concurrent=settings.export_max_concurrent,
+        limits = GateLimits(
             max_per_user=settings.export_max_per_user,
+            max_total=settings.export_max_concurrent,
             send_timeout=settings.export_send_timeout,
         )
         return cls(ingest=IngestService(ingest_engine), export=CsvExportService(export_engine, limits))

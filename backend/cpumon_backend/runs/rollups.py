@@ -35,13 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.functions import FunctionElement
 
 from cpumon_backend.runs.models import CpuUsage, CpuUsageRollup, TestRun
-from cpumon_backend.runs.sql import MicrosecondsBetween, as_timestamp
+from cpumon_backend.runs.sql import DialectFunction, MicrosecondsBetween, as_timestamp
 from cpumon_backend.storage.db import UTC, UTCDateTime
 
 #: Bucket 0 starts here; the width of every bucket.
@@ -106,24 +103,13 @@ def cut_window(start: dt.datetime | None, end: dt.datetime | None) -> Cut:
     return Cut((first, last), raw)
 
 
-class MinuteOf(FunctionElement[int]):
+class MinuteOf(DialectFunction[int]):
     """The bucket of a stored time: whole minutes since EPOCH (floor, exact on both databases)."""
 
     type = Integer()
     name = "minute_of"
-    inherit_cache = True
-
-
-@compiles(MinuteOf, "sqlite")
-def _minute_of_sqlite(element: MinuteOf, compiler: SQLCompiler, **kw: Any) -> str:
-    (at,) = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((CAST(strftime('%s', substr({at}, 1, 19)) AS INTEGER) + {_EPOCH_UNIX_S}) / {BUCKET_S})"
-
-
-@compiles(MinuteOf)
-def _minute_of_mysql(element: MinuteOf, compiler: SQLCompiler, **kw: Any) -> str:
-    (at,) = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"TIMESTAMPDIFF(MINUTE, '0001-01-01 00:00:00', {at})"
+    sqlite = f"((CAST(strftime('%s', substr({{0}}, 1, 19)) AS INTEGER) + {_EPOCH_UNIX_S}) / {BUCKET_S})"
+    mysql = "TIMESTAMPDIFF(MINUTE, '0001-01-01 00:00:00', {0})"
 
 
 # ---- the write: recompute the buckets a batch touched ------------------------------------------------

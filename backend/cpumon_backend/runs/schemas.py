@@ -1,17 +1,18 @@
 """Request and response bodies of the runs routes. msgspec validates them before a handler runs.
 
 A sample's, a summary's and a series point's fields are the contract's (cpumon.wire): the answers are
-its dataclasses, and the upload body SampleIn is derived from it.
+its dataclasses, and the upload body SampleIn and the run's answer RunRead are derived from it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import msgspec
 
+from cpumon import wire
 from cpumon.wire import (
     HOSTNAME_MAX,
     MAX_BATCH,
@@ -47,16 +48,16 @@ class RunFinish(msgspec.Struct, forbid_unknown_fields=True):
     ended_at: AwareDatetime | None = None
 
 
-class RunRead(msgspec.Struct):
-    id: uuid.UUID
-    name: str
-    hostname: str
-    interval_s: float | None
-    threshold_percent: float
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+def _run_fields() -> list[tuple[str, Any]]:
+    """RunRead's fields, from the contract (cpumon.wire.RunRead): its id typed as the UUID it is, so the
+    OpenAPI document says `format: uuid` (the agent-only install reads it as text)."""
+    return [(name, uuid.UUID if name == "id" else hint) for name, hint in get_type_hints(wire.RunRead).items()]
+
+
+if TYPE_CHECKING:
+    RunRead = msgspec.Struct  # its fields are read by name (run_fields)
+else:
+    RunRead = msgspec.defstruct("RunRead", _run_fields(), module=__name__)
 
 
 class RunDetail(RunRead):

@@ -7,7 +7,7 @@ is tested by compiling it for both dialects (tests/backend/test_sql_constructs.p
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import ColumnElement, Float, Integer, Table, bindparam, literal
 from sqlalchemy.ext.compiler import compiles
@@ -18,70 +18,65 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from cpumon_backend.storage.db import UTCDateTime
 
+T = TypeVar("T")
 
-class MicrosecondsBetween(FunctionElement[int]):
+
+class DialectFunction(FunctionElement[T]):
+    """A SQL function written per dialect. A subclass gives its `name` (part of the cache key), its
+    result's `type` and two templates, `sqlite` and `mysql`, in which `{0}`, `{1}`, ... stand for its
+    arguments' compiled SQL: one pair of compile rules below serves every subclass."""
+
+    inherit_cache = True
+    sqlite: ClassVar[str]
+    mysql: ClassVar[str]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # Each subclass caches as its base does: SQLAlchemy reads `inherit_cache` from the class itself.
+        cls.inherit_cache = True
+        super().__init_subclass__(**kw)
+
+
+@compiles(DialectFunction, "sqlite")
+def _dialect_function_sqlite(element: DialectFunction[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return element.sqlite.format(*(compiler.process(arg, **kw) for arg in element.clauses))
+
+
+@compiles(DialectFunction)
+def _dialect_function_mysql(element: DialectFunction[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return element.mysql.format(*(compiler.process(arg, **kw) for arg in element.clauses))
+
+
+# Stored as "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime, the six digits after the dot.
+_WHOLE_S = "CAST(strftime('%s', substr({0}, 1, 19)) AS INTEGER)"
+_MICROS = "CAST(substr({0}, 21, 6) AS INTEGER)"
+
+
+class MicrosecondsBetween(DialectFunction[int]):
     """`later - earlier` in whole microseconds: an integer, so sums of intervals stay exact."""
 
     type = Integer()
     name = "microseconds_between"
-    inherit_cache = True
+    sqlite = f"(({_WHOLE_S} - {_WHOLE_S.format('{1}')}) * 1000000 + ({_MICROS} - {_MICROS.format('{1}')}))"
+    mysql = "TIMESTAMPDIFF(MICROSECOND, {1}, {0})"
 
 
-@compiles(MicrosecondsBetween, "sqlite")
-def _microseconds_between_sqlite(element: MicrosecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds from strftime, the six digits after the dot.
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    whole = "CAST(strftime('%s', substr({0}, 1, 19)) AS INTEGER)"
-    micros = "CAST(substr({0}, 21, 6) AS INTEGER)"
-    return (
-        f"(({whole.format(later)} - {whole.format(earlier)}) * 1000000"
-        f" + ({micros.format(later)} - {micros.format(earlier)}))"
-    )
-
-
-@compiles(MicrosecondsBetween)
-def _microseconds_between_mysql(element: MicrosecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"TIMESTAMPDIFF(MICROSECOND, {earlier}, {later})"
-
-
-class SecondsBetween(FunctionElement[float]):
+class SecondsBetween(DialectFunction[float]):
     """`later - earlier` in seconds, with microseconds: `MicrosecondsBetween` as a double."""
 
     type = Float()
     name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(SecondsBetween, "sqlite")
-def _seconds_between_sqlite(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(MicrosecondsBetween(*element.clauses), **kw)} / 1000000.0)"
-
-
-@compiles(SecondsBetween)
-def _seconds_between_mysql(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    sqlite = f"({MicrosecondsBetween.sqlite} / 1000000.0)"
     # Cast first: MariaDB's DECIMAL division keeps only four more digits than its operands.
-    return f"(CAST({compiler.process(MicrosecondsBetween(*element.clauses), **kw)} AS DOUBLE) / 1000000.0)"
+    mysql = f"(CAST({MicrosecondsBetween.mysql} AS DOUBLE) / 1000000.0)"
 
 
-class BucketIndex(FunctionElement[int]):
+class BucketIndex(DialectFunction[int]):
     """floor(position), capped at `last` (the run's final sample lands exactly on the upper bound)."""
 
     name = "bucket_index"
-    inherit_cache = True
-
-
-@compiles(BucketIndex, "sqlite")
-def _bucket_index_sqlite(element: BucketIndex, compiler: SQLCompiler, **kw: Any) -> str:
     # CAST truncates, which is floor for the non-negative positions here; SQLite may lack FLOOR().
-    position, last = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"min(CAST({position} AS INTEGER), {last})"
-
-
-@compiles(BucketIndex)
-def _bucket_index_mysql(element: BucketIndex, compiler: SQLCompiler, **kw: Any) -> str:
-    position, last = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"LEAST(FLOOR({position}), {last})"
+    sqlite = "min(CAST({0} AS INTEGER), {1})"
+    mysql = "LEAST(FLOOR({0}), {1})"
 
 
 def as_timestamp(value: dt.datetime) -> ColumnElement[dt.datetime]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import os
 import re
 import shutil
 import signal
@@ -107,7 +106,7 @@ class ApiReader:
 
 
 @pytest.fixture(scope="session")
-def server_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def server_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """A migrated database with the test user, made once per run and copied for each server.
 
     Once per run, not per xdist worker: the workers share their base temp folder's parent, and the
@@ -115,7 +114,8 @@ def server_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     worker saves). A run without xdist keeps it in its own base temp folder.
     """
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    # An xdist worker has `workerinput` (PYTEST_XDIST_WORKER would also be set in a pytest its tests started).
+    shared = base.parent if hasattr(request.config, "workerinput") else base
     path = shared / "server-template" / "cpumon.db"
     path.parent.mkdir(exist_ok=True)
     with (shared / "server-template.lock").open("w") as guard:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,10 +25,31 @@ def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.Com
     )
 
 
+def env_over(database: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CPUMON_")}
+    return {**base, "CPUMON_DATABASE_URL": f"sqlite+aiosqlite:///{database}", "CPUMON_BCRYPT_ROUNDS": "4"}
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CPUMON_")}
-    return {**base, "CPUMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", "CPUMON_BCRYPT_ROUNDS": "4"}
+    return env_over(tmp_path / "db.sqlite")
+
+
+@pytest.fixture(scope="module")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database `cpumon-server migrate` made once; the tests about other commands start from a copy
+    (a migrate subprocess per test cost a second of CPU each; test_migrate_is_idempotent checks migrate)."""
+    database = tmp_path_factory.mktemp("migrated") / "db.sqlite"
+    migrated = run(["migrate"], env_over(database))
+    assert migrated.returncode == 0, migrated.stderr
+    return database
+
+
+@pytest.fixture
+def migrated(env: dict[str, str], migrated_template: Path, tmp_path: Path) -> dict[str, str]:
+    """`env` over a migrated database of this test's own."""
+    shutil.copyfile(migrated_template, tmp_path / "db.sqlite")
+    return env
 
 
 def test_create_user_before_migrate_says_what_to_do(env: dict[str, str]) -> None:
@@ -45,21 +67,19 @@ def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     assert again.stdout.strip() == f"cpumon-server: database is at the latest migration (revision {head_revision()})"
 
 
-def test_create_user_reads_the_password_from_stdin(env: dict[str, str]) -> None:
-    run(["migrate"], env)
-    result = run(["create-user", "alice"], env, "s3cret-pass\nignored second line\n")
+def test_create_user_reads_the_password_from_stdin(migrated: dict[str, str]) -> None:
+    result = run(["create-user", "alice"], migrated, "s3cret-pass\nignored second line\n")
     assert result.returncode == 0, result.stderr
     assert "s3cret-pass" not in result.stdout + result.stderr
-    duplicate = run(["create-user", "alice"], env, "other-password\n")
+    duplicate = run(["create-user", "alice"], migrated, "other-password\n")
     assert duplicate.returncode == 1
     assert duplicate.stderr.strip() == (
         "cpumon-server: user 'alice' already exists (usernames ignore case, width and invisible characters)"
     )
 
 
-def test_create_user_reads_the_password_from_env_when_stdin_is_empty(env: dict[str, str]) -> None:
-    run(["migrate"], env)
-    result = run(["create-user", "bob"], {**env, "CPUMON_NEW_USER_PASSWORD": "from-env-password"}, "")
+def test_create_user_reads_the_password_from_env_when_stdin_is_empty(migrated: dict[str, str]) -> None:
+    result = run(["create-user", "bob"], {**migrated, "CPUMON_NEW_USER_PASSWORD": "from-env-password"}, "")
     assert result.returncode == 0, result.stderr
 
 
@@ -67,22 +87,20 @@ def test_create_user_reads_the_password_from_env_when_stdin_is_empty(env: dict[s
     ("username", "password", "says"),
     [("alice", "", "invalid user"), ("has space", "pw", "invalid user"), ("alice", "x" * 73, "72 bytes")],
 )
-def test_create_user_refuses_bad_input(env: dict[str, str], username: str, password: str, says: str) -> None:
-    run(["migrate"], env)
-    result = run(["create-user", username], env, password + "\n")
+def test_create_user_refuses_bad_input(migrated: dict[str, str], username: str, password: str, says: str) -> None:
+    result = run(["create-user", username], migrated, password + "\n")
     assert result.returncode == 1
     assert says in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_create_user_refuses_a_short_password_and_says_why(env: dict[str, str]) -> None:
-    run(["migrate"], env)
-    result = run(["create-user", "alice"], env, "nine-char\n")
+def test_create_user_refuses_a_short_password_and_says_why(migrated: dict[str, str]) -> None:
+    result = run(["create-user", "alice"], migrated, "nine-char\n")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("cpumon-server: the password has 9 characters, at least 10 are needed")
     assert "guessed" in result.stderr
     assert "nine-char" not in result.stderr
-    shorter = run(["create-user", "alice"], {**env, "CPUMON_PASSWORD_MIN_LENGTH": "8"}, "nine-char\n")
+    shorter = run(["create-user", "alice"], {**migrated, "CPUMON_PASSWORD_MIN_LENGTH": "8"}, "nine-char\n")
     assert shorter.returncode == 0, shorter.stderr
 
 

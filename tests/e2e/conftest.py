@@ -9,6 +9,7 @@ deadline, never by sleeping a fixed time, so the suite passes on two busy cores.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import re
 import shutil
 import signal
@@ -105,13 +106,31 @@ class ApiReader:
 
 
 @pytest.fixture(scope="session")
-def server_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with the test user, made once and copied for each server."""
-    path = tmp_path_factory.mktemp("server-template") / "cpumon.db"
+def server_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A migrated database with the test user, made once per run and copied for each server.
+
+    Once per run, not per xdist worker: the workers share their base temp folder's parent, and the
+    first to need the template makes it under a lock while the others wait (two subprocesses each
+    worker saves). A run without xdist keeps it in its own base temp folder.
+    """
+    base = tmp_path_factory.getbasetemp()
+    # An xdist worker has `workerinput` (PYTEST_XDIST_WORKER would also be set in a pytest its tests started).
+    shared = base.parent if hasattr(request.config, "workerinput") else base
+    path = shared / "server-template" / "cpumon.db"
+    path.parent.mkdir(exist_ok=True)
+    with (shared / "server-template.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not path.exists():
+            _make_template(path.with_suffix(".partial"))
+            path.with_suffix(".partial").rename(path)  # a worker that failed midway leaves no half template
+    return path
+
+
+def _make_template(path: Path) -> None:
+    path.unlink(missing_ok=True)
     env = clean_environ(CPUMON_DATABASE_URL=f"sqlite+aiosqlite:///{path}", CPUMON_BCRYPT_ROUNDS="4")
     subprocess.run(server_command("migrate"), env=env, check=True, capture_output=True, timeout=120)
     create_user(env, USERNAME, PASSWORD)
-    return path
 
 
 def create_user(env: dict[str, str], username: str, password: str) -> None:

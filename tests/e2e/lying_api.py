@@ -64,6 +64,8 @@ class LyingApi:
             "threshold_percent": 80.0,
             "started_at": "2026-03-01T12:00:00+00:00",
             "ended_at": None,
+            "created_at": "2026-03-01T12:00:00+00:00",
+            "updated_at": "2026-03-01T12:00:00+00:00",
             "summary": {
                 **dict.fromkeys(field.name for field in fields(RunSummary)),
                 "sample_count": self.csv_rows,

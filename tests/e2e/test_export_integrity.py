@@ -157,7 +157,9 @@ def test_cpumon_export_of_a_run_deleted_meanwhile_fails_says_what_it_got_and_wri
     assert said, line
     assert int(said.group(2).replace(",", "")) == SAMPLES
     rows = int(said.group(1).replace(",", ""))
-    assert 0 < rows < SAMPLES
+    # The server checks the run is still there before its final chunk: a delete landing after the last
+    # rows were read (loopback buffers can hold them all) still breaks the export off, after every row.
+    assert 0 < rows <= SAMPLES
     assert list(tmp_path.glob("*.csv*")) == [], "no file, and no temporary file left behind"
 
 

@@ -80,11 +80,14 @@ def samples(models: Any, seqs: range) -> list[Any]:
     ]
 
 
-def test_the_generated_client_runs_the_whole_workflow(client_package: ModuleType, api_server: Server) -> None:
+def test_the_generated_client_runs_the_whole_workflow(
+    client_package: ModuleType, api_server: Server, request: pytest.FixtureRequest
+) -> None:
     models, types = part(client_package, "models"), part(client_package, "types")
     api = {name: part(client_package, f"api.{tag}.{name}") for tag, name in OPERATIONS}
     # One httpx client keeps the session cookie that login sets; the generated client sends it on every call.
     http = httpx.Client(base_url=api_server.url, timeout=30)
+    request.addfinalizer(http.close)  # pass or fail: a socket left to the GC fails whichever test it is found in
     client = client_package.AuthenticatedClient(base_url=api_server.url, token="unused").set_httpx_client(http)
 
     def call(name: str, status: int, **kwargs: Any) -> Any:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.conftest import AgentProcess, agent_env, wait_for
 
-from .conftest import PASSWORD, USERNAME, Database, Server, TcpProxy, via_proxy
+from .conftest import PASSWORD, USERNAME, Database, Keep, Server, TcpProxy, via_proxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mysql]
 
@@ -48,12 +48,12 @@ def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
 
 
 def test_outage_gives_503s_then_the_same_process_recovers(
-    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server]
+    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server], clients: Keep
 ) -> None:
     server = serve_through(mysql_proxy, mysql_db, start_server)
     assert server.process is not None
     pid = server.process.pid
-    api = server.client(timeout=30)
+    api = clients(server.client(timeout=30))  # closed after the test: no socket left to the GC
     run_id = api.post("/api/test-runs", json={"name": "outage"}).json()["id"]
     # Several requests at once fill the pool with live connections that the outage will kill.
     for seq in range(20):
@@ -106,12 +106,13 @@ def test_agent_through_an_outage_stores_every_sample_once(
     start_server: Callable[..., Server],
     start_agent: Callable[[dict[str, str]], AgentProcess],
     tmp_path: Path,
+    clients: Keep,
 ) -> None:
     server = serve_through(mysql_proxy, mysql_db, start_server)
     env = agent_env(server.url, tmp_path / "spool", CPUMON_USERNAME=USERNAME, CPUMON_PASSWORD=PASSWORD)
     agent = start_agent(env)
     run_id = agent.wait_output(r"recording run .* \(([0-9a-f-]{36})\)").group(1)
-    api = server.client(timeout=30)
+    api = clients(server.client(timeout=30))  # closed after the test: no socket left to the GC
 
     def stored() -> int:
         response = api.get(f"/api/test-runs/{run_id}")
@@ -153,11 +154,11 @@ def _all_samples(api: httpx.Client, run_id: str) -> list[dict[str, Any]]:
 
 
 def test_partitioned_database_gives_503s_not_hangs(
-    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server]
+    mysql_db: Database, mysql_proxy: TcpProxy, start_server: Callable[..., Server], clients: Keep
 ) -> None:
     """The database stops answering without refusing anything (a network partition)."""
     server = serve_through(mysql_proxy, mysql_db, start_server)
-    api = server.client(timeout=60)
+    api = clients(server.client(timeout=60))  # closed after the test: no socket left to the GC
     run_id = api.post("/api/test-runs", json={"name": "partition"}).json()["id"]
     mysql_proxy.freeze()
     slowest = 0.0

@@ -111,10 +111,7 @@ async def _insert_user(settings: ServerSettings, username: str, password: str) -
         async with _migrated_engine(settings) as engine, _session(engine) as session:
             # The length rule comes after the schema check: on an unmigrated database, migrating is the first step.
             _check_length(password, settings.password_min_length)
-            try:
-                await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
-            except Exception as exc:
-                raise _explain_insert_failure(exc, username) from None
+            await UserService(session=session).create_user(username, password, settings.bcrypt_rounds)
     except CliError:
         raise
     except Exception as exc:
